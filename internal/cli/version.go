@@ -1,0 +1,19 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// TODO: stub, replaced by the owner of this verb.
+func newVersionCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:    "version",
+		Short:  "not implemented yet",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return errors.New("version: not implemented yet")
+		},
+	}
+}
