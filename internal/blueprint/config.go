@@ -131,7 +131,14 @@ type Config struct {
 	VnetPeeringUseRemoteGateways         bool `json:"vnet_peering_use_remote_gateways"`          // false
 
 	Tags map[string]string `json:"tags"`
+
+	// sources records where each variable was last set ("dualpeer.tfvars:3", "-var #2"), so that
+	// Validate can point at the line to fix. Not part of the configuration itself.
+	sources map[string]string
 }
+
+// SourceOf says where variable was set (file:line or "-var"), or "" for a default.
+func (c *Config) SourceOf(variable string) string { return c.sources[variable] }
 
 // CertMode is how the TLS material for the MQTT link is obtained.
 type CertMode string
