@@ -86,6 +86,10 @@ const (
 	minACR      = 5
 	maxStorage  = 24 // 3-24, lowercase alphanumerics only
 	maxDNSLabel = 63 // a DNS label
+	maxMonitor  = 44 // Azure Monitor workspace: 4-44
+	maxDCE      = 44 // data collection endpoint: 3-44
+	// Device Registry schema registry namespace: 3-32 lowercase (the service's documented limit).
+	maxSRNamespace = 32
 )
 
 // Names returns the names of cluster "a" or "b" (anything else is treated as "a"'s mirror "b").
@@ -125,18 +129,18 @@ func (c *Config) Names(cluster string) Names {
 		IdentityAIO:        std("id", "aio"),
 		SecretProviderName: "spc-ops-aio-" + label,
 
-		MonitorWorkspace:    std("azmon"),
+		MonitorWorkspace:    shortName(short("azmon"), maxMonitor, false),
 		LogAnalytics:        std("log"),
 		AppInsights:         std("appi"),
 		Grafana:             shortName(short("amg"), maxGrafana, false),
 		DataCollectionLogs:  joinNonEmpty("dcr", p, e, "logs", i),
 		DataCollectionMetr:  joinNonEmpty("dcr", p, e, "metrics", i),
-		DataCollectionEndpt: std("dce"),
+		DataCollectionEndpt: shortName(short("dce"), maxDCE, false),
 
 		StorageAccount: strings.ToLower(shortName(alnum(short("st")), maxStorage, true)),
 		SchemaRegistry: strings.ToLower(std("sr")),
 		// Lowercase: Device Registry names allow only lowercase letters, digits and hyphens.
-		SchemaRegistryNamespace: strings.ToLower(std("srns")),
+		SchemaRegistryNamespace: strings.ToLower(shortName(short("srns"), maxSRNamespace, false)),
 		ADRNamespace:            strings.ToLower(std("adrns")),
 
 		EventHubNamespace:   std("evhns", "aio"),
