@@ -1,0 +1,503 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dualpeer/dualpeer/internal/broker/testpki"
+	pahopackets "github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// startBroker starts a broker and closes it when the test ends.
+func startBroker(t testing.TB, cfg Config, reg prometheus.Registerer) *Broker {
+	t.Helper()
+	b, err := New(cfg, testLogger(t), reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := b.Start(ctx); err != nil {
+		cancel()
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { cancel(); b.Close() })
+	return b
+}
+
+func x509Config(set *testpki.Set, dataDir string) Config {
+	return Config{
+		DataDir: dataDir,
+		Listeners: []Listener{{
+			Name: "default-loadbalancer", Addr: "127.0.0.1:0", Auth: AuthX509,
+			TLS: &TLSConfig{CertPEM: set.ServerCert, KeyPEM: set.ServerKey, ClientCAPEM: set.ClientRoot.PEM},
+		}},
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	set := testpki.NewSet(t)
+	good := TLSConfig{CertPEM: set.ServerCert, KeyPEM: set.ServerKey, ClientCAPEM: set.ClientRoot.PEM}
+	tests := map[string]struct {
+		cfg  Config
+		want []string // substrings of the error; nil = valid
+	}{
+		"anonymous plain": {cfg: Config{Listeners: []Listener{{Name: "a", Addr: "127.0.0.1:1883"}}}},
+		"x509":            {cfg: Config{Listeners: []Listener{{Name: "a", Addr: "127.0.0.1:0", Auth: AuthX509, TLS: &good}}}},
+		"no listeners":    {cfg: Config{}, want: []string{"no listeners"}},
+		"x509 without tls": {
+			cfg:  Config{Listeners: []Listener{{Name: "a", Addr: "127.0.0.1:0", Auth: AuthX509}}},
+			want: []string{"needs TLS"},
+		},
+		"x509 without ca": {
+			cfg:  Config{Listeners: []Listener{{Name: "a", Addr: "127.0.0.1:0", Auth: AuthX509, TLS: &TLSConfig{CertPEM: set.ServerCert, KeyPEM: set.ServerKey}}}},
+			want: []string{"trusted client CA"},
+		},
+		"all at once": {
+			cfg: Config{Listeners: []Listener{
+				{Name: "a", Addr: "nonsense", Auth: "Kerberos"},
+				{Name: "a", Addr: "127.0.0.1:0", TLS: &TLSConfig{CertPEM: []byte("x"), KeyPEM: []byte("y")}},
+			}},
+			want: []string{"not host:port", "Kerberos", "duplicate name", "do not load as a PEM pair"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error containing %q, got nil", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("error leaks key material: %q", err)
+			}
+		})
+	}
+}
+
+func needMosquitto(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"mosquitto_pub", "mosquitto_sub"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed (apt-get install -y mosquitto-clients): %v", bin, err)
+		}
+	}
+}
+
+// TestMosquittoInterop drives the real Debian mosquitto clients against an X509
+// listener: the client leaf is accepted (publish and subscribe, MQTT 3.1.1 and 5);
+// no certificate, another CA's certificate, an expired certificate and a certificate
+// without the clientAuth usage are each refused at the TLS handshake.
+func TestMosquittoInterop(t *testing.T) {
+	needMosquitto(t)
+	set := testpki.NewSet(t)
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, x509Config(set, t.TempDir()), reg)
+	host, port, _ := net.SplitHostPort(b.Addr("default-loadbalancer"))
+
+	dir := t.TempDir()
+	ca := testpki.WriteFile(t, dir, "server-root.pem", set.ServerRoot.PEM, 0o644)
+	cert := testpki.WriteFile(t, dir, "client.pem", set.ClientCert, 0o644)
+	key := testpki.WriteFile(t, dir, "client.key", set.ClientKey, 0o600)
+
+	other := testpki.NewRoot(t, "Client Root CA").Intermediate(t, "Client Intermediate CA 1")
+	otherCert, otherKey := other.Issue(t, testpki.Leaf{CN: "client"})
+	realInt := set.ClientRoot.Intermediate(t, "Client Intermediate CA 1")
+	expCert, expKey := realInt.Issue(t, testpki.Leaf{CN: "client", NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	noEKUCert, noEKUKey := realInt.Issue(t, testpki.Leaf{CN: "client", Server: true})
+
+	base := []string{"-h", host, "-p", port, "--cafile", ca}
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+		return string(out), err
+	}
+
+	for _, ver := range []string{"mqttv311", "mqttv5"} {
+		t.Run("publish with client leaf "+ver, func(t *testing.T) {
+			got := make(chan Message, 1)
+			unsub, err := b.Subscribe("interop/"+ver, func(m Message) {
+				select {
+				case got <- m:
+				default:
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unsub()
+			args := append([]string{"mosquitto_pub"}, base...)
+			args = append(args, "--cert", cert, "--key", key, "-V", ver, "-q", "1", "-t", "interop/"+ver, "-m", "hello "+ver)
+			if out, err := run(args...); err != nil {
+				t.Fatalf("mosquitto_pub with the client leaf failed: %v\n%s", err, out)
+			}
+			select {
+			case m := <-got:
+				if string(m.Payload) != "hello "+ver {
+					t.Fatalf("payload = %q", m.Payload)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("message from mosquitto_pub never reached the broker")
+			}
+		})
+	}
+
+	t.Run("subscribe with client leaf", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		args := append(append([]string{}, base...), "--cert", cert, "--key", key, "-V", "mqttv5", "-q", "1", "-t", "interop/sub", "-C", "1", "-W", "15")
+		cmd := exec.CommandContext(ctx, "mosquitto_sub", args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait (bounded) until the subscriber is connected and subscribed, then publish.
+		deadline := time.Now().Add(10 * time.Second)
+		for b.server.Topics.Subscribers("interop/sub").Subscriptions == nil || len(b.server.Topics.Subscribers("interop/sub").Subscriptions) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("mosquitto_sub never subscribed: %s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The certificate's CN became the client identity.
+		found := false
+		for _, cl := range b.server.Clients.GetAll() {
+			if string(cl.Properties.Username) == "client" && !cl.Closed() {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("no connected session has the username \"client\" taken from the certificate CN")
+		}
+		if err := b.Publish("interop/sub", []byte("to mosquitto"), false, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("mosquitto_sub: %v\n%s", err, out.String())
+		}
+		if strings.TrimSpace(out.String()) != "to mosquitto" {
+			t.Fatalf("mosquitto_sub printed %q", out.String())
+		}
+	})
+
+	refused := map[string][]string{
+		"no certificate":                 nil,
+		"certificate of other CA":        {"--cert", testpki.WriteFile(t, dir, "other.pem", otherCert, 0o644), "--key", testpki.WriteFile(t, dir, "other.key", otherKey, 0o600)},
+		"expired certificate":            {"--cert", testpki.WriteFile(t, dir, "exp.pem", expCert, 0o644), "--key", testpki.WriteFile(t, dir, "exp.key", expKey, 0o600)},
+		"certificate without clientAuth": {"--cert", testpki.WriteFile(t, dir, "noeku.pem", noEKUCert, 0o644), "--key", testpki.WriteFile(t, dir, "noeku.key", noEKUKey, 0o600)},
+	}
+	for name, extra := range refused {
+		t.Run("refused: "+name, func(t *testing.T) {
+			before := testutil.ToFloat64(b.metrics.handshakeFailures.WithLabelValues("default-loadbalancer"))
+			got := make(chan struct{}, 1)
+			topic := "refused/" + strings.ReplaceAll(name, " ", "-")
+			unsub, _ := b.Subscribe(topic, func(Message) { got <- struct{}{} })
+			defer unsub()
+			args := append(append([]string{"mosquitto_pub"}, base...), extra...)
+			args = append(args, "-q", "1", "-t", topic, "-m", "must not arrive")
+			out, err := run(args...)
+			if err == nil {
+				t.Fatalf("mosquitto_pub succeeded, want refusal:\n%s", out)
+			}
+			after := testutil.ToFloat64(b.metrics.handshakeFailures.WithLabelValues("default-loadbalancer"))
+			if after != before+1 {
+				t.Errorf("handshake failures %v → %v, want one refusal at the TLS layer (mosquitto said: %s)", before, after, out)
+			}
+			select {
+			case <-got:
+				t.Fatal("a message from a refused client reached the broker")
+			case <-time.After(100 * time.Millisecond):
+			}
+		})
+	}
+}
+
+func TestSlowHandshakeDoesNotBlockOthers(t *testing.T) {
+	set := testpki.NewSet(t)
+	cfg := x509Config(set, "")
+	cfg.Limits.HandshakeTimeout = 500 * time.Millisecond
+	b := startBroker(t, cfg, nil)
+	addr := b.Addr("default-loadbalancer")
+
+	// Ten silent connections: they never start a TLS handshake.
+	var silent []net.Conn
+	for range 10 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+		defer c.Close()
+	}
+	// A real client still connects at once.
+	start := time.Now()
+	c := dialTLS(t, addr, set, "fast")
+	c.Disconnect(&paho.Disconnect{})
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("a real client took %v while silent connections were pending", d)
+	}
+	// And the silent ones are cut after the handshake timeout.
+	for i, sc := range silent {
+		_ = sc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := sc.Read(make([]byte, 1)); err == nil {
+			t.Errorf("silent connection %d was not closed", i)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("silent connection %d still open after 3s (handshake timeout 500ms)", i)
+		}
+	}
+}
+
+// dialTLS connects a paho v5 client with the client leaf.
+func dialTLS(t testing.TB, addr string, set *testpki.Set, id string) *paho.Client {
+	t.Helper()
+	conn, err := tlsDial(addr, set)
+	if err != nil {
+		t.Fatalf("TLS dial %s: %v", addr, err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	return c
+}
+
+// inprocClient connects a paho client over DialInProcess with a persistent session.
+func inprocClient(t testing.TB, b *Broker, id string, clean bool, recv func(paho.PublishReceived) (bool, error)) *paho.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := b.DialInProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := paho.ClientConfig{Conn: conn}
+	if recv != nil {
+		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){recv}
+	}
+	c := paho.NewClient(cfg)
+	exp := uint32(3600)
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: clean, Properties: &paho.ConnectProperties{SessionExpiryInterval: &exp}}); err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	return c
+}
+
+// TestRestartKeepsQueuedMessages: a persistent session's queued QoS 1 messages
+// survive a broker restart (state on disk) and are delivered after it.
+func TestRestartKeepsQueuedMessages(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}}}
+	const n = 50
+
+	b1, err := New(cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sub := inprocClient(t, b1, "durable-sub", true, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "q/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Disconnect(&paho.Disconnect{})
+	pub := inprocClient(t, b1, "pub", true, nil)
+	for i := range n {
+		if _, err := pub.Publish(ctx, &paho.Publish{Topic: "q/x", QoS: 1, Payload: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	_ = pub.Disconnect(&paho.Disconnect{})
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := startBroker(t, cfg, nil)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	all := make(chan struct{})
+	inprocClient(t, b2, "durable-sub", false, func(pr paho.PublishReceived) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[string(pr.Packet.Payload)] = true
+		if len(seen) == n {
+			close(all)
+		}
+		return true, nil
+	})
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		mu.Lock()
+		t.Fatalf("after restart got %d of %d queued messages", len(seen), n)
+	}
+}
+
+// TestPendingReplay: a message acknowledged to its publisher but not yet routed when
+// the process died is routed at the next start.
+func TestPendingReplay(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}
+	// A persisted subscriber session, created before the "crash".
+	b0, err := New(cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b0.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sub := inprocClient(t, b0, "s", true, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "p", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Disconnect(&paho.Disconnect{})
+	if err := b0.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: OnPublish ran (so the PUBACK went out) but routing never happened.
+	db, err := openKVLog(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &storeHook{db: db}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "p", PacketID: 7, Payload: []byte("acked but unrouted")}
+	if _, err := h.OnPublish(&mqtt.Client{ID: "publisher"}, pk); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	b := startBroker(t, cfg, nil)
+	got := make(chan string, 1)
+	inprocClient(t, b, "s", false, func(pr paho.PublishReceived) (bool, error) {
+		got <- string(pr.Packet.Payload)
+		return true, nil
+	})
+	select {
+	case p := <-got:
+		if p != "acked but unrouted" {
+			t.Fatalf("got %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pending message was not re-routed after restart")
+	}
+	if n := len(b.store.db.Prefix(pendingKey + "_")); n != 0 {
+		t.Errorf("%d pending records left after replay", n)
+	}
+}
+
+func tlsDial(addr string, set *testpki.Set) (net.Conn, error) {
+	cert, err := tls.X509KeyPair(set.ClientCert, set.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(set.ServerRoot.PEM)
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, err
+	}
+	return pahopackets.NewThreadSafeConn(c), nil
+}
+
+func TestKVLogTornTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "kv.log")
+	l, err := openKVLog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := l.Set(fmt.Sprintf("k%03d", i), []byte(strings.Repeat("v", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		if err := l.Delete(fmt.Sprintf("k%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	// Simulate a crash in the middle of the last record.
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	rec := encodeRecord(opSet, "torn", []byte("half written"))
+	f.Write(rec[:len(rec)-3])
+	f.Close()
+
+	l2, err := openKVLog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if l2.Len() != 50 {
+		t.Fatalf("after replay %d keys, want 50", l2.Len())
+	}
+	if got := l2.Prefix("torn"); len(got) != 0 {
+		t.Fatal("torn record was applied")
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("state log mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// BenchmarkBrokerQoS1 measures QoS 1 publish round trips (PUBLISH → routed to a
+// persistent session → PUBACK) over the in-process connection with the state log on.
+func BenchmarkBrokerQoS1(b *testing.B) {
+	br := startBroker(b, Config{DataDir: b.TempDir(), Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}, nil)
+	var recv sync.WaitGroup
+	sub := inprocClient(b, br, "bench-sub", true, func(paho.PublishReceived) (bool, error) { recv.Done(); return true, nil })
+	ctx := context.Background()
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "bench", QoS: 1}}}); err != nil {
+		b.Fatal(err)
+	}
+	pub := inprocClient(b, br, "bench-pub", true, nil)
+	payload := bytes.Repeat([]byte("x"), 256)
+	b.ResetTimer()
+	recv.Add(b.N)
+	for i := 0; i < b.N; i++ {
+		if _, err := pub.Publish(ctx, &paho.Publish{Topic: "bench", QoS: 1, Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	recv.Wait()
+}

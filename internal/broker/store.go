@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Key prefixes in the state log. "PND" is ours: see OnPublish.
+const pendingKey = "PND"
+
+// storeHook persists sessions, subscriptions, in-flight and retained messages into a
+// kvLog, the way mochi's bolt hook does, with two fixes that matter for "no QoS 1
+// message lost":
+//
+//  1. mochi sends the PUBACK to a publisher before it routes the message to the
+//     subscribers' sessions (server.go processPublish), so a crash between the two would
+//     lose an acknowledged message. OnPublish therefore records the message as pending
+//     before the PUBACK, and OnPublished (after routing and persisting the subscriber
+//     copies) removes it; pending messages found at start-up are routed again (a
+//     possible duplicate, never a loss).
+//  2. mochi's bolt hook does not store the packet identifier of in-flight messages,
+//     so they come back with id 0; we store it.
+//
+// The inline client (the broker's own Publish/Subscribe) is never persisted: its
+// subscriptions are re-made by the code that owns them.
+type storeHook struct {
+	mqtt.HookBase
+	db *kvLog
+}
+
+func (h *storeHook) ID() string { return "dualpeer-store" }
+
+func (h *storeHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect,
+		mqtt.OnSubscribed,
+		mqtt.OnUnsubscribed,
+		mqtt.OnRetainMessage,
+		mqtt.OnWillSent,
+		mqtt.OnPublish,
+		mqtt.OnPublished,
+		mqtt.OnQosPublish,
+		mqtt.OnQosComplete,
+		mqtt.OnQosDropped,
+		mqtt.OnClientExpired,
+		mqtt.OnRetainedExpired,
+		mqtt.StoredClients,
+		mqtt.StoredInflightMessages,
+		mqtt.StoredRetainedMessages,
+		mqtt.StoredSubscriptions,
+	}, []byte{b})
+}
+
+func (h *storeHook) Init(any) error { return nil }
+
+// Stop does not close the log: the Broker closes it after every client goroutine ended.
+func (h *storeHook) Stop() error { return nil }
+
+func clientKey(id string) string      { return storage.ClientKey + "_" + id }
+func subKey(id, filter string) string { return storage.SubscriptionKey + "_" + id + ":" + filter }
+func retainedKey(topic string) string { return storage.RetainedKey + "_" + topic }
+func inflightKey(id string, pid uint16) string {
+	return storage.InflightKey + "_" + id + ":" + strconv.Itoa(int(pid))
+}
+func pendKey(id string, pid uint16) string {
+	return pendingKey + "_" + id + ":" + strconv.Itoa(int(pid))
+}
+
+func (h *storeHook) set(key string, v storage.Serializable) error {
+	b, err := v.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := h.db.Set(key, b); err != nil {
+		h.Log.Error("broker state write failed", "key_kind", key[:3], "error", err)
+		return err
+	}
+	return nil
+}
+
+func (h *storeHook) del(key string) {
+	if err := h.db.Delete(key); err != nil && err != errStoreClosed {
+		h.Log.Error("broker state delete failed", "key_kind", key[:3], "error", err)
+	}
+}
+
+func (h *storeHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.updateClient(cl) }
+func (h *storeHook) OnWillSent(cl *mqtt.Client, _ packets.Packet)           { h.updateClient(cl) }
+
+func (h *storeHook) updateClient(cl *mqtt.Client) {
+	if cl.Net.Inline {
+		return
+	}
+	props := cl.Properties.Props.Copy(false)
+	_ = h.set(clientKey(cl.ID), &storage.Client{
+		ID:              cl.ID,
+		T:               storage.ClientKey,
+		Remote:          cl.Net.Remote,
+		Listener:        cl.Net.Listener,
+		Username:        cl.Properties.Username,
+		Clean:           cl.Properties.Clean,
+		ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{
+			SessionExpiryInterval:     props.SessionExpiryInterval,
+			SessionExpiryIntervalFlag: props.SessionExpiryIntervalFlag,
+			AuthenticationMethod:      props.AuthenticationMethod,
+			AuthenticationData:        props.AuthenticationData,
+			RequestProblemInfo:        props.RequestProblemInfo,
+			RequestProblemInfoFlag:    props.RequestProblemInfoFlag,
+			RequestResponseInfo:       props.RequestResponseInfo,
+			ReceiveMaximum:            props.ReceiveMaximum,
+			TopicAliasMaximum:         props.TopicAliasMaximum,
+			User:                      props.User,
+			MaximumPacketSize:         props.MaximumPacketSize,
+		},
+		Will: storage.ClientWill(cl.Properties.Will),
+	})
+}
+
+func (h *storeHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if !expire || cl.StopCause() == packets.ErrSessionTakenOver {
+		return
+	}
+	h.forgetClient(cl.ID)
+}
+
+func (h *storeHook) OnClientExpired(cl *mqtt.Client) { h.forgetClient(cl.ID) }
+
+// forgetClient removes a finished session with its subscriptions and queue, so the
+// log does not resurrect them at the next start.
+func (h *storeHook) forgetClient(id string) {
+	h.del(clientKey(id))
+	for _, prefix := range []string{storage.SubscriptionKey + "_" + id + ":", storage.InflightKey + "_" + id + ":"} {
+		for _, k := range h.db.keysWithPrefix(prefix) {
+			h.del(k)
+		}
+	}
+}
+
+func (h *storeHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if cl.Net.Inline {
+		return
+	}
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] >= 0x80 {
+			continue // refused subscription
+		}
+		_ = h.set(subKey(cl.ID, f.Filter), &storage.Subscription{
+			ID:                subKey(cl.ID, f.Filter),
+			T:                 storage.SubscriptionKey,
+			Client:            cl.ID,
+			Qos:               codes[i],
+			Filter:            f.Filter,
+			Identifier:        f.Identifier,
+			NoLocal:           f.NoLocal,
+			RetainHandling:    f.RetainHandling,
+			RetainAsPublished: f.RetainAsPublished,
+		})
+	}
+}
+
+func (h *storeHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	for _, f := range pk.Filters {
+		h.del(subKey(cl.ID, f.Filter))
+	}
+}
+
+func toMessage(key, t, client string, pk packets.Packet) *storage.Message {
+	props := pk.Properties.Copy(false)
+	return &storage.Message{
+		ID:          key,
+		T:           t,
+		Client:      client,
+		Origin:      pk.Origin,
+		FixedHeader: pk.FixedHeader,
+		TopicName:   pk.TopicName,
+		Payload:     pk.Payload,
+		Created:     pk.Created,
+		PacketID:    pk.PacketID,
+		Properties: storage.MessageProperties{
+			PayloadFormat:          props.PayloadFormat,
+			PayloadFormatFlag:      props.PayloadFormatFlag,
+			MessageExpiryInterval:  props.MessageExpiryInterval,
+			ContentType:            props.ContentType,
+			ResponseTopic:          props.ResponseTopic,
+			CorrelationData:        props.CorrelationData,
+			SubscriptionIdentifier: props.SubscriptionIdentifier,
+			User:                   props.User,
+		},
+	}
+}
+
+func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
+	if r == -1 {
+		h.del(retainedKey(pk.TopicName))
+		return
+	}
+	_ = h.set(retainedKey(pk.TopicName), toMessage(retainedKey(pk.TopicName), storage.RetainedKey, cl.ID, pk))
+}
+
+func (h *storeHook) OnRetainedExpired(topic string) { h.del(retainedKey(topic)) }
+
+// OnPublish runs before mochi acknowledges a QoS 1 PUBLISH. If the message cannot be
+// recorded, it is rejected without an acknowledgement, so the publisher keeps it and
+// sends it again: refusing is always better than acknowledging and losing.
+func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
+		return pk, nil
+	}
+	key := pendKey(cl.ID, pk.PacketID)
+	if err := h.set(key, toMessage(key, pendingKey, cl.ID, pk)); err != nil {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// OnPublished runs after the message was copied into every subscriber's session.
+func (h *storeHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
+		return
+	}
+	h.del(pendKey(cl.ID, pk.PacketID))
+}
+
+// OnQosPublish stores an outbound QoS 1 message until the subscriber acknowledges it.
+// Inbound acknowledgement bookkeeping (PUBACK/PUBREC entries) is QoS 2 only: skipped.
+func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, _ int) {
+	if cl.Net.Inline || pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	m := toMessage(inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk)
+	m.Sent = sent
+	_ = h.set(m.ID, m)
+}
+
+func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	h.del(inflightKey(cl.ID, pk.PacketID))
+}
+
+func (h *storeHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.del(inflightKey(cl.ID, pk.PacketID))
+}
+
+func decodeAll[T any, PT interface {
+	*T
+	storage.Serializable
+}](vals [][]byte) ([]T, error) {
+	out := make([]T, 0, len(vals))
+	for _, v := range vals {
+		var x T
+		if err := PT(&x).UnmarshalBinary(v); err != nil {
+			return nil, fmt.Errorf("decode stored broker state: %w", err)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func (h *storeHook) StoredClients() ([]storage.Client, error) {
+	return decodeAll[storage.Client](h.db.Prefix(storage.ClientKey + "_"))
+}
+
+func (h *storeHook) StoredSubscriptions() ([]storage.Subscription, error) {
+	return decodeAll[storage.Subscription](h.db.Prefix(storage.SubscriptionKey + "_"))
+}
+
+func (h *storeHook) StoredInflightMessages() ([]storage.Message, error) {
+	return decodeAll[storage.Message](h.db.Prefix(storage.InflightKey + "_"))
+}
+
+func (h *storeHook) StoredRetainedMessages() ([]storage.Message, error) {
+	return decodeAll[storage.Message](h.db.Prefix(storage.RetainedKey + "_"))
+}
+
+// pending returns the messages acknowledged to a publisher but not yet routed.
+func (h *storeHook) pending() ([]storage.Message, error) {
+	return decodeAll[storage.Message](h.db.Prefix(pendingKey + "_"))
+}
