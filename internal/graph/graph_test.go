@@ -205,29 +205,13 @@ func TestDOTAndMermaidEscape(t *testing.T) {
 	}
 }
 
-func TestVMIP(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ subnet, want string }{
-		{"10.1.1.0/24", "10.1.1.4"},
-		{"192.168.1.0/28", "192.168.1.4"},
-		{"192.168.2.16/28", "192.168.2.20"},
-		{"10.1.1.7/24", "10.1.1.4"}, // host bits are ignored, as Azure does
-		{"10.0.0.0/30", "(subnet too small)"},
-		{"fd00::/64", "fd00::4"},
-		{"nonsense", "(invalid)"},
-	} {
-		if got := vmIP(tc.subnet); got != tc.want {
-			t.Errorf("vmIP(%q) = %q, want %q", tc.subnet, got, tc.want)
-		}
-	}
-}
-
 func TestFromConfig(t *testing.T) {
 	t.Parallel()
-	m := FromConfig(specExample())
+	cfg := specExample()
+	m := FromConfig(cfg)
 	checks := map[string][2]string{
-		"A vnet name":   {m.A.VNet.Name, "vnet-myorga-dev-001"},
-		"B vm name":     {m.B.VM.Name, "vm-myorgb-aio-dev-001-0"},
+		"A vnet name":   {m.A.VNet.Name, cfg.Names("a").VNet},
+		"B vm name":     {m.B.VM.Name, cfg.Names("b").VM},
 		"A VM IP":       {m.A.VM.IP, "192.168.1.4"},
 		"B VM IP":       {m.B.VM.IP, "192.168.2.4"},
 		"endpoint host": {m.Dataflow.Host, "192.168.1.4:28883"},

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"net/netip"
 
 	"github.com/dualpeer/dualpeer/internal/blueprint"
 )
@@ -147,8 +146,6 @@ const (
 	anonListenerPort = 18884
 	dataflowName     = "site-to-enterprise-cert-auth"
 	endpointName     = "mqtt-cert-auth"
-	peeringAToB      = "peer-a-to-b"
-	peeringBToA      = "peer-b-to-a"
 )
 
 // FromConfig builds the picture of a configuration. It never fails: an address that does not
@@ -164,8 +161,8 @@ func FromConfig(cfg *blueprint.Config) Model {
 		B:        b,
 		Peering: Peering{
 			ID:                        IDPeering,
-			NameAToB:                  peeringAToB,
-			NameBToA:                  peeringBToA,
+			NameAToB:                  cfg.Names("a").Peering,
+			NameBToA:                  cfg.Names("b").Peering,
 			AllowVirtualNetworkAccess: cfg.VnetPeeringAllowVirtualNetworkAccess,
 			AllowForwardedTraffic:     cfg.VnetPeeringAllowForwardedTraffic,
 			AllowGatewayTransit:       cfg.VnetPeeringAllowGatewayTransit,
@@ -228,41 +225,24 @@ func subtitle(cfg *blueprint.Config) string {
 }
 
 func cluster(cfg *blueprint.Config, key, label, role string, net blueprint.VirtualNetworkConfig) Cluster {
-	// The blueprint appends the cluster letter to the prefix with no separator (P = "<prefix>a").
-	p := cfg.ResourcePrefix + key
-	named := cfg.ResourcePrefix != "" && cfg.Environment != ""
-	name := func(format string) string {
-		if !named {
-			return ""
-		}
-		return fmt.Sprintf(format, p, cfg.Environment, cfg.Instance)
+	// Names only mean something once the naming variables are set; before that the picture says
+	// "VNet" rather than show a half-built name.
+	var n blueprint.Names
+	if cfg.ResourcePrefix != "" && cfg.Environment != "" {
+		n = cfg.Names(key)
+	}
+	ip := "(invalid subnet)"
+	if a := cfg.VMPrivateIP(key); a.IsValid() {
+		ip = a.String()
 	}
 	return Cluster{
 		Key:    key,
 		Label:  label,
 		Role:   role,
-		VNet:   Network{ID: "vnet-" + key, Name: name("vnet-%s-%s-%s"), Prefix: net.AddressSpace},
-		Subnet: Network{ID: "subnet-" + key, Name: name("snet-%s-%s-%s"), Prefix: net.SubnetAddressPrefix},
-		VM:     VM{ID: "vm-" + key, Name: name("vm-%s-aio-%s-%s-0"), IP: vmIP(net.SubnetAddressPrefix)},
+		VNet:   Network{ID: "vnet-" + key, Name: n.VNet, Prefix: net.AddressSpace},
+		Subnet: Network{ID: "subnet-" + key, Name: n.Subnet, Prefix: net.SubnetAddressPrefix},
+		VM:     VM{ID: "vm-" + key, Name: n.VM, IP: ip},
 	}
-}
-
-// vmIP is the address Azure gives the first NIC of a fresh subnet: Azure reserves the network
-// address and the next three (.1 gateway, .2/.3 DNS), so the first dynamic address is the 4th
-// host address.
-func vmIP(subnet string) string {
-	p, err := netip.ParsePrefix(subnet)
-	if err != nil {
-		return "(invalid)"
-	}
-	a := p.Masked().Addr()
-	for range 4 {
-		a = a.Next()
-	}
-	if !a.IsValid() || !p.Contains(a) {
-		return "(subnet too small)"
-	}
-	return a.String()
 }
 
 // Live is the live state the caller collected (from the agents' status sockets, the local

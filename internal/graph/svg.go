@@ -296,7 +296,9 @@ func (c *canvas) peering(p Peering) {
 	c.box(p.ID, peerX, peerY, peerW, peerH, colorPeering, false)
 	cx := peerX + peerW/2
 	c.fitText(cx, peerY+22, fontSize, "bold", "middle", colorPeering.text, false, "VNet peering", peerW-40)
-	c.fitText(cx, peerY+40, smallSize, "", "middle", colorPeering.text, true, p.NameAToB+" ⇄ "+p.NameBToA, peerW-16)
+	// One name per line: the halves are two resources, A's and B's.
+	c.fitText(cx, peerY+40, smallSize, "", "middle", colorPeering.text, true, p.NameAToB, peerW-16)
+	c.fitText(cx, peerY+56, smallSize, "", "middle", colorPeering.text, true, p.NameBToA, peerW-16)
 	settings := []struct {
 		name string
 		on   bool
@@ -306,7 +308,7 @@ func (c *canvas) peering(p Peering) {
 		{"gateway transit", p.AllowGatewayTransit},
 		{"use remote gateways", p.UseRemoteGateways},
 	}
-	y := peerY + 62
+	y := peerY + 80
 	for _, s := range settings {
 		mark, color := "✗", "#a50e0e"
 		if s.on {
