@@ -54,21 +54,37 @@ func DestroyByID(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	// Find processes still inside before the names go: one /proc scan for all namespaces.
+	busy := map[string][]int{}
+	var stats []unix.Stat_t
+	var statNames []string
+	for _, name := range names {
+		var st unix.Stat_t
+		if ok, _ := nsExists(name); ok && unix.Stat(nsPath(name), &st) == nil {
+			stats, statNames = append(stats, st), append(statNames, name)
+		}
+	}
+	if len(stats) > 0 {
+		pids, err := processesInAny(stats)
+		if err != nil {
+			return err
+		}
+		for i, ps := range pids {
+			if len(ps) > 0 {
+				busy[statNames[i]] = ps
+			}
+		}
+	}
 	var errs []error
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		var pids []int
-		var st unix.Stat_t
-		if ok, _ := nsExists(name); ok && unix.Stat(nsPath(name), &st) == nil {
-			pids, _ = processesIn(st)
-		}
 		if err := deleteNS(name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if len(pids) > 0 {
+		if pids := busy[name]; len(pids) > 0 {
 			errs = append(errs, &BusyError{Namespace: name, Pids: pids})
 		}
 	}

@@ -270,11 +270,20 @@ func Processes(nsName string) ([]int, error) {
 }
 
 func processesIn(want unix.Stat_t) ([]int, error) {
+	pids, err := processesInAny([]unix.Stat_t{want})
+	if err != nil {
+		return nil, err
+	}
+	return pids[0], nil
+}
+
+// processesInAny scans /proc once and returns, per wanted namespace, the pids inside it.
+func processesInAny(want []unix.Stat_t) ([][]int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	var pids []int
+	out := make([][]int, len(want))
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -282,11 +291,13 @@ func processesIn(want unix.Stat_t) ([]int, error) {
 		}
 		var st unix.Stat_t
 		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) != nil {
-			continue // gone, or a kernel thread we may not inspect
+			continue // gone, or a process we may not inspect
 		}
-		if st.Dev == want.Dev && st.Ino == want.Ino {
-			pids = append(pids, pid)
+		for i, w := range want {
+			if st.Dev == w.Dev && st.Ino == w.Ino {
+				out[i] = append(out[i], pid)
+			}
 		}
 	}
-	return pids, nil
+	return out, nil
 }

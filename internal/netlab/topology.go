@@ -153,7 +153,7 @@ func (t Topology) Validate() error {
 			t.A.AddressSpace, t.B.AddressSpace))
 	}
 	if t.Peering.UseRemoteGateways {
-		errs = append(errs, errors.New("peering setting use_remote_gateways=true is not possible: neither virtual network " +
+		errs = append(errs, errors.New("peering setting use_remote_gateways=true is not possible: neither virtual network "+
 			"has a gateway (Azure rejects the peering for the same reason); set vnet_peering_use_remote_gateways = false"))
 	}
 	return errors.Join(errs...)
