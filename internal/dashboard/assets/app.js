@@ -54,7 +54,7 @@ function render(v) {
     el("td", null, a.name),
     el("td", null, a.role),
     el("td", null, badge(a.healthy ? "healthy" : (a.status || "unhealthy"), a.healthy ? "ok" : "bad", a.id + "-health"),
-      a.detail ? el("div", { cls: "detail" }, a.detail) : ""),
+      !a.healthy && a.detail ? el("div", { cls: "detail" }, a.detail) : ""),
     el("td", { id: a.id + "-uptime" }, a.uptime || "—"),
   )), "no agents reported", 5);
 
