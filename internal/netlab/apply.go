@@ -111,6 +111,9 @@ func openLab(t Topology, create bool) (*lab, error) {
 // Apply creates the deployment's network or converges what exists towards t: safe to call
 // again, and after an interrupted Apply it completes the work. Links and rules that already
 // match are left alone, so a second Apply changes nothing.
+//
+// Apply, Destroy, UpdatePeering and SetPeeringLink must not run concurrently for the same id
+// (the caller's state lock ensures that); different ids are independent.
 func Apply(ctx context.Context, t Topology) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("local network: %w", err)
@@ -145,6 +148,9 @@ func Apply(ctx context.Context, t Topology) error {
 // convergeCluster builds one VNet: the router's bridge with the gateway address, the VM's veth
 // into it, the VM's address and default route, and forwarding in the router.
 func convergeCluster(ctx context.Context, s side) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	br, err := ensureLink(ctx, s.router, s.names.Bridge, "bridge", func() error {
 		return s.router.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.names.Bridge}})
 	})

@@ -201,7 +201,7 @@ func onLockedThread(fn func() error) error {
 			return
 		}
 		defer origin.Close()
-		ferr := fn()
+		ferr := callRecover(fn)
 		if err := netns.Set(origin); err != nil {
 			// Stay locked: the thread dies with this goroutine.
 			errc <- errors.Join(ferr, fmt.Errorf("return to the original network namespace: %w", err))
@@ -211,6 +211,17 @@ func onLockedThread(fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// callRecover turns a panic in fn into an error, so the thread still gets restored and the
+// panic does not take the whole program down from a goroutine nobody can recover.
+func callRecover(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic inside a lab namespace: %v", r)
+		}
+	}()
+	return fn()
 }
 
 // Do runs fn inside the named network namespace, for in-process probes and listeners.
@@ -250,6 +261,9 @@ func doIn(h netns.NsHandle, fn func() error) error {
 // A name outside the lab (not starting with "dp-") yields a command whose Run fails.
 func Command(ctx context.Context, nsName, name string, arg ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", nsName, name}, arg...)...)
+	if cmd.Err != nil {
+		cmd.Err = fmt.Errorf("%w: install iproute2 (apt-get install iproute2)", cmd.Err)
+	}
 	if !strings.HasPrefix(nsName, namePrefix) {
 		cmd.Err = fmt.Errorf("refusing to run %s in network namespace %q: lab namespaces start with %q (see Names)", name, nsName, namePrefix)
 	}

@@ -11,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips tests that build namespaces when the process may not.
@@ -336,6 +339,18 @@ func TestApplyConvergesChanges(t *testing.T) {
 	}
 	requireReady(t, top)
 	requirePing(t, n.A.VMNS, top.B.VMAddr, true)
+
+	// Same id, new CIDRs: addresses, routes and rules follow.
+	custom := customTopology(top.ID)
+	if err := Apply(context.Background(), custom); err != nil {
+		t.Fatalf("Apply with new CIDRs: %v", err)
+	}
+	st := requireReady(t, custom)
+	if got := st.B.RouterRoutes; len(got) != 1 || got[0].Dst != custom.A.AddressSpace {
+		t.Errorf("B's router routes = %+v, want only the one to %s", got, custom.A.AddressSpace)
+	}
+	requirePing(t, n.A.VMNS, custom.B.VMAddr, true)
+	requirePing(t, n.A.VMNS, top.B.VMAddr, false)
 }
 
 func TestDestroyAfterPartialApply(t *testing.T) {
@@ -512,44 +527,60 @@ func TestDoRestoresThread(t *testing.T) {
 	t.Parallel()
 	top := defaultTopology(testID(t))
 	up(t, top)
-	var inside []string
-	if err := Do(top.Names().A.VMNS, func() error {
-		ifs, err := net.Interfaces()
-		for _, i := range ifs {
-			inside = append(inside, i.Name)
+	// The namespace of this process's threads before any Do.
+	threadNS := func() uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+			t.Fatal(err)
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+		return st.Ino
 	}
-	if !contains(inside, top.Names().A.VMNIC) {
+	host := threadNS()
+	var inside []string
+	for i := range 20 {
+		if err := Do(top.Names().A.VMNS, func() error {
+			if i > 0 {
+				return nil
+			}
+			ifs, err := net.Interfaces()
+			for _, i := range ifs {
+				inside = append(inside, i.Name)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Contains(inside, top.Names().A.VMNIC) {
 		t.Errorf("interfaces seen inside Do = %v, want %s among them", inside, top.Names().A.VMNIC)
 	}
-	// Afterwards the host namespace is back on every thread this test can reach.
-	if ifs, _ := net.Interfaces(); hasName(ifs, top.Names().A.VMNIC) {
-		t.Errorf("after Do, the calling goroutine still sees the lab's interfaces")
+	// Afterwards every thread the runtime hands out is back in the host namespace: pin many
+	// goroutines to threads at once so that all of the process's threads get checked.
+	const n = 32
+	seen := make(chan uint64, n)
+	release := make(chan struct{})
+	for range n {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var st unix.Stat_t
+			unix.Stat("/proc/thread-self/ns/net", &st)
+			seen <- st.Ino
+			<-release
+		}()
 	}
+	for range n {
+		if ino := <-seen; ino != host {
+			t.Errorf("a thread is in namespace inode %d after Do, want the host's %d", ino, host)
+		}
+	}
+	close(release)
 	if err := Do("dp-"+top.ID+"-nope", func() error { return nil }); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("Do in a missing namespace = %v, want a 'does not exist' error", err)
 	}
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
+	if err := Do(top.Names().A.VMNS, func() error { panic("boom") }); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("Do with a panicking fn = %v, want the panic as an error", err)
 	}
-	return false
-}
-
-func hasName(ifs []net.Interface, name string) bool {
-	for _, i := range ifs {
-		if i.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 func TestCommandRefusesHostNamespace(t *testing.T) {
