@@ -46,9 +46,9 @@ type Topology struct {
 
 // Names are the namespace and link names of one deployment.
 type Names struct {
-	ID string `json:"id"`
-	A  ClusterNames
-	B  ClusterNames
+	ID string       `json:"id"`
+	A  ClusterNames `json:"a"`
+	B  ClusterNames `json:"b"`
 }
 
 // ClusterNames are the names of one cluster's namespaces and links.
@@ -109,10 +109,12 @@ func (n Names) Links() []string {
 
 // Cluster returns the names of the cluster with key ("a" or "b"); ok is false for other keys.
 func (n Names) Cluster(key string) (ClusterNames, bool) {
-	switch key {
-	case n.A.Key:
+	switch {
+	case key == "":
+		return ClusterNames{}, false
+	case key == n.A.Key:
 		return n.A, true
-	case n.B.Key:
+	case key == n.B.Key:
 		return n.B, true
 	}
 	return ClusterNames{}, false
