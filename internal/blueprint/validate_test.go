@@ -102,13 +102,28 @@ func TestValidateInvalid(t *testing.T) {
 		{"a inside b", func(c *Config) { vnetB(c, "10.0.0.0/8", "10.2.1.0/24") }, "cluster_b_virtual_network_config"},
 
 		// ACR subnets (only with private endpoints).
-		{"acr a outside vnet", func(c *Config) { c.ShouldEnablePrivateEndpoints = true; c.ClusterASubnetPrefixesACR = []string{"10.9.2.0/24"} }, "cluster_a_subnet_address_prefixes_acr"},
-		{"acr a overlaps main subnet", func(c *Config) { c.ShouldEnablePrivateEndpoints = true; c.ClusterASubnetPrefixesACR = []string{"10.1.1.0/25"} }, "cluster_a_subnet_address_prefixes_acr"},
-		{"acr b host bits", func(c *Config) { c.ShouldCreateACRPrivateEndpoint = true; c.ClusterBSubnetPrefixesACR = []string{"10.2.2.1/24"} }, "cluster_b_subnet_address_prefixes_acr"},
+		{"acr a outside vnet", func(c *Config) {
+			c.ShouldEnablePrivateEndpoints = true
+			c.ClusterASubnetPrefixesACR = []string{"10.9.2.0/24"}
+		}, "cluster_a_subnet_address_prefixes_acr"},
+		{"acr a overlaps main subnet", func(c *Config) {
+			c.ShouldEnablePrivateEndpoints = true
+			c.ClusterASubnetPrefixesACR = []string{"10.1.1.0/25"}
+		}, "cluster_a_subnet_address_prefixes_acr"},
+		{"acr b host bits", func(c *Config) {
+			c.ShouldCreateACRPrivateEndpoint = true
+			c.ClusterBSubnetPrefixesACR = []string{"10.2.2.1/24"}
+		}, "cluster_b_subnet_address_prefixes_acr"},
 		{"acr b not cidr", func(c *Config) { c.ShouldCreateACRPrivateEndpoint = true; c.ClusterBSubnetPrefixesACR = []string{"x"} }, "cluster_b_subnet_address_prefixes_acr"},
 		{"acr a empty list", func(c *Config) { c.ShouldEnablePrivateEndpoints = true; c.ClusterASubnetPrefixesACR = nil }, "cluster_a_subnet_address_prefixes_acr"},
-		{"acr b too small", func(c *Config) { c.ShouldEnablePrivateEndpoints = true; c.ClusterBSubnetPrefixesACR = []string{"10.2.2.0/30"} }, "cluster_b_subnet_address_prefixes_acr"},
-		{"acr b ipv6", func(c *Config) { c.ShouldEnablePrivateEndpoints = true; c.ClusterBSubnetPrefixesACR = []string{"fd00::/64"} }, "cluster_b_subnet_address_prefixes_acr"},
+		{"acr b too small", func(c *Config) {
+			c.ShouldEnablePrivateEndpoints = true
+			c.ClusterBSubnetPrefixesACR = []string{"10.2.2.0/30"}
+		}, "cluster_b_subnet_address_prefixes_acr"},
+		{"acr b ipv6", func(c *Config) {
+			c.ShouldEnablePrivateEndpoints = true
+			c.ClusterBSubnetPrefixesACR = []string{"fd00::/64"}
+		}, "cluster_b_subnet_address_prefixes_acr"},
 
 		// AKS subnets (only with should_create_aks).
 		{"aks a outside", func(c *Config) { c.ShouldCreateAKS = true; c.ClusterASubnetPrefixesAKS = []string{"10.2.3.0/24"} }, "cluster_a_subnet_address_prefixes_aks"},
@@ -123,8 +138,16 @@ func TestValidateInvalid(t *testing.T) {
 		}, "cluster_a_subnet_address_prefixes_aks_pod"},
 		{"aks a node count", func(c *Config) { c.ShouldCreateAKS = true; c.ClusterA.NodeCount = 0 }, "cluster_a_node_count"},
 		{"aks b vm size", func(c *Config) { c.ShouldCreateAKS = true; c.ClusterB.NodeVMSize = "" }, "cluster_b_node_vm_size"},
-		{"aks a autoscale no min", func(c *Config) { c.ShouldCreateAKS = true; c.ClusterA.EnableAutoScaling = true; c.ClusterA.MaxCount = ip(3) }, "cluster_a_min_count"},
-		{"aks b autoscale no max", func(c *Config) { c.ShouldCreateAKS = true; c.ClusterB.EnableAutoScaling = true; c.ClusterB.MinCount = ip(3) }, "cluster_b_max_count"},
+		{"aks a autoscale no min", func(c *Config) {
+			c.ShouldCreateAKS = true
+			c.ClusterA.EnableAutoScaling = true
+			c.ClusterA.MaxCount = ip(3)
+		}, "cluster_a_min_count"},
+		{"aks b autoscale no max", func(c *Config) {
+			c.ShouldCreateAKS = true
+			c.ClusterB.EnableAutoScaling = true
+			c.ClusterB.MinCount = ip(3)
+		}, "cluster_b_max_count"},
 		{"aks a min > max", func(c *Config) {
 			c.ShouldCreateAKS = true
 			c.ClusterA.EnableAutoScaling, c.ClusterA.MinCount, c.ClusterA.MaxCount = true, ip(5), ip(2)

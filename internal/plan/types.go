@@ -39,6 +39,55 @@ type Resource struct {
 	Attributes map[string]Value `json:"attributes"` // the settings a user checks (peering flags, SAN, CIDRs…)
 	DependsOn  []string         `json:"depends_on,omitempty"`
 	Local      LocalSupport     `json:"local"`
+	Action     Action           `json:"action"` // create, or read for an existing resource (use_existing_resource_group_x)
+}
+
+// Action is what applying the plan does with a resource.
+type Action string
+
+const (
+	ActionCreate Action = "create"
+	ActionRead   Action = "read" // looked up, never created or deleted (an existing resource group)
+)
+
+// Summary counts the resources a plan creates, per cluster.
+type Summary struct {
+	Add    int `json:"add"`
+	Read   int `json:"read"`
+	A      int `json:"cluster_a"`
+	B      int `json:"cluster_b"`
+	Shared int `json:"shared"`
+}
+
+// Summary counts what the plan creates (reads are counted apart).
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, r := range p.Resources {
+		if r.Action == ActionRead {
+			s.Read++
+			continue
+		}
+		s.Add++
+		switch r.Cluster {
+		case ClusterA:
+			s.A++
+		case ClusterB:
+			s.B++
+		default:
+			s.Shared++
+		}
+	}
+	return s
+}
+
+// Get returns the resource at address, or nil.
+func (p *Plan) Get(address string) *Resource {
+	for _, r := range p.Resources {
+		if r.Address == address {
+			return r
+		}
+	}
+	return nil
 }
 
 // Plan is the whole resource graph for one configuration, in a stable topological order.
