@@ -49,6 +49,22 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	url := "http://" + ln.Addr().String() + "/"
 
+	// Chromium's helper processes may still write to the profile for a moment after the browser
+	// exits, which would make t.TempDir's cleanup fail; remove it ourselves, retrying briefly.
+	profile, err := os.MkdirTemp("", "dp-dashboard-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50; i++ {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the Chromium profile %s: %v", profile, err)
+	})
+
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	opts := []chromedp.ExecAllocatorOption{
@@ -61,7 +77,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1400, 1500),
 	}
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
