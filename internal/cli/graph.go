@@ -21,11 +21,10 @@ var graphLiveSource func(ctx context.Context, app *App) (*graph.Live, error)
 
 // graphFlags are the graph verb's flags.
 type graphFlags struct {
-	format   string
-	output   string
-	live     bool
-	varFiles []string
-	vars     []string
+	format string
+	output string
+	live   bool
+	config configFlags
 }
 
 func newGraphCmd(app *App) *cobra.Command {
@@ -43,7 +42,7 @@ With --live it overlays the running deployment's state (agents, link, counters).
   dualpeer graph -o topology.svg
 
   # The topology of your own variables, as Graphviz input
-  dualpeer graph --format dot --var-file dualpeer.tfvars | dot -Tpng -o topology.png
+  dualpeer graph --format dot -var-file dualpeer.tfvars | dot -Tpng -o topology.png
 
   # The running deployment with live state, as Mermaid for a README
   dualpeer graph --live --format mermaid`,
@@ -58,8 +57,7 @@ With --live it overlays the running deployment's state (agents, link, counters).
 	cmd.Flags().StringVar(&f.format, "format", "svg", "output format: svg, dot or mermaid")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "write to this file instead of stdout")
 	cmd.Flags().BoolVar(&f.live, "live", false, "overlay the running deployment's live state (needs a deployment started with dualpeer up)")
-	cmd.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "a .tfvars or .tfvars.json file (repeatable; later files win)")
-	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable, NAME=VALUE (repeatable; wins over files)")
+	f.config.addFlags(cmd)
 	return cmd
 }
 
@@ -70,11 +68,13 @@ func runGraph(ctx context.Context, app *App, f *graphFlags) error {
 	}
 	// With no variables at all, draw what `dualpeer up` would build (the quick-start
 	// configuration); otherwise the blueprint's defaults plus what the user gave, as plan does.
-	base := blueprint.QuickStart()
-	if len(f.varFiles) > 0 || len(f.vars) > 0 {
-		base = blueprint.Default()
+	base := blueprint.Default
+	if len(f.config.varFiles) == 0 && len(f.config.vars) == 0 {
+		if _, err := os.Stat(DefaultVarFile); err != nil {
+			base = blueprint.QuickStart
+		}
 	}
-	cfg, err := blueprint.Load(ctx, base, f.varFiles, f.vars)
+	cfg, err := f.config.load(ctx, base)
 	if err != nil {
 		return err
 	}
