@@ -26,19 +26,19 @@ func TestGraphCommand(t *testing.T) {
 		code     int
 		contains []string // in stdout, or in stderr when code != 0
 	}{
-		"svg quick start":   {args: []string{"graph"}, contains: []string{`<svg xmlns="http://www.w3.org/2000/svg"`, "10.1.1.4", "Anonymous listener"}},
-		"dot":               {args: []string{"graph", "--format", "dot"}, contains: []string{"digraph dualpeer", `"listener-x509"`}},
-		"mermaid":           {args: []string{"graph", "--format", "mermaid"}, contains: []string{"flowchart LR", "subgraph vnet_a"}},
+		"svg quick start": {args: []string{"graph"}, contains: []string{`<svg xmlns="http://www.w3.org/2000/svg"`, "10.1.1.4", "Anonymous listener"}},
+		"dot":             {args: []string{"graph", "--format", "dot"}, contains: []string{"digraph dualpeer", `"listener-x509"`}},
+		"mermaid":         {args: []string{"graph", "--format", "mermaid"}, contains: []string{"flowchart LR", "subgraph vnet_a"}},
 		"spec example vars": {args: []string{"graph", "--format", "dot", "-var=environment=dev", "-var", "resource_prefix=myorg", "-var", "location=eastus2",
 			"-var", `cluster_a_virtual_network_config={address_space="192.168.1.0/24",subnet_address_prefix="192.168.1.0/28"}`,
 			"-var", `cluster_b_virtual_network_config={address_space="192.168.2.0/24",subnet_address_prefix="192.168.2.0/28"}`},
 			contains: []string{"192.168.1.4:28883", "192.168.1.0/28", "vnet-myorg-cluster-b-dev-001"}},
 		"invalid config": {args: []string{"graph", "-var", "environment=dev", "-var", "resource_prefix=myorg", "-var", "location=eastus2",
 			"-var", `cluster_b_virtual_network_config={address_space="10.1.0.0/16",subnet_address_prefix="10.1.1.0/24"}`}, code: 1, contains: []string{"cluster_b_virtual_network_config"}},
-		"bad format":        {args: []string{"graph", "--format", "png"}, code: 1, contains: []string{`--format "png" is not one of svg, dot, mermaid`}},
-		"bad var":           {args: []string{"graph", "--var", "no_such_variable=1"}, code: 1, contains: []string{"no_such_variable"}},
-		"live without up":   {args: []string{"graph", "--live"}, code: 1, contains: []string{"--live"}},
-		"missing dir":       {args: []string{"graph", "-o", filepath.Join(dir, "nope", "x.svg")}, code: 1, contains: []string{"x.svg"}},
+		"bad format":      {args: []string{"graph", "--format", "png"}, code: 1, contains: []string{`--format "png" is not one of svg, dot, mermaid`}},
+		"bad var":         {args: []string{"graph", "--var", "no_such_variable=1"}, code: 1, contains: []string{"no_such_variable"}},
+		"live without up": {args: []string{"graph", "--live"}, code: 1, contains: []string{"--live"}},
+		"missing dir":     {args: []string{"graph", "-o", filepath.Join(dir, "nope", "x.svg")}, code: 1, contains: []string{"x.svg"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, tc.args...)
