@@ -32,6 +32,22 @@ func (m *Manifests) Len() int {
 		len(m.SecretProviderClasses) + len(m.SecretSyncs) + len(m.Bundles)
 }
 
+// Append adds every object of o after m's own, kind by kind (e.g. to merge the files of a
+// manifests directory read one by one).
+func (m *Manifests) Append(o *Manifests) {
+	m.Listeners = append(m.Listeners, o.Listeners...)
+	m.Authentications = append(m.Authentications, o.Authentications...)
+	m.Authorizations = append(m.Authorizations, o.Authorizations...)
+	m.Endpoints = append(m.Endpoints, o.Endpoints...)
+	m.Profiles = append(m.Profiles, o.Profiles...)
+	m.Dataflows = append(m.Dataflows, o.Dataflows...)
+	m.Secrets = append(m.Secrets, o.Secrets...)
+	m.ConfigMaps = append(m.ConfigMaps, o.ConfigMaps...)
+	m.SecretProviderClasses = append(m.SecretProviderClasses, o.SecretProviderClasses...)
+	m.SecretSyncs = append(m.SecretSyncs, o.SecretSyncs...)
+	m.Bundles = append(m.Bundles, o.Bundles...)
+}
+
 // String summarises the objects by kind and name; it never prints secret data.
 func (m *Manifests) String() string {
 	var b strings.Builder

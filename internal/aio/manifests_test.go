@@ -241,6 +241,11 @@ func TestParseStringDataAndEmptyDocs(t *testing.T) {
 	}
 }
 
+// FuzzParseManifests checks that whatever parses renders and parses back unchanged. The
+// seeds are whole cluster manifests, so minimising an interesting input takes long: run it
+// with a short -fuzzminimizetime, e.g.
+//
+//	go test ./internal/aio -run XXX -fuzz FuzzParseManifests -fuzztime 60s -fuzzminimizetime 3s
 func FuzzParseManifests(f *testing.F) {
 	for _, tc := range goldenCases() {
 		b, err := tc.m.YAML()
@@ -270,4 +275,13 @@ func FuzzParseManifests(f *testing.F) {
 			t.Fatalf("parse → render → parse changed the manifests:\n%s", d)
 		}
 	})
+}
+
+func TestAppend(t *testing.T) {
+	m := ServerResources(testParams(false))
+	n := m.Len()
+	m.Append(ClientResources(testParams(false)))
+	if want := n + ClientResources(testParams(false)).Len(); m.Len() != want {
+		t.Errorf("Len after Append = %d, want %d", m.Len(), want)
+	}
 }
