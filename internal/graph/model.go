@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"github.com/dualpeer/dualpeer/internal/aio"
 
 	"github.com/dualpeer/dualpeer/internal/blueprint"
 )
@@ -137,15 +138,15 @@ type Model struct {
 	Live         bool      `json:"live"` // true once live state was applied
 }
 
-// Names the blueprint gives the MQTT link resources (reference/blueprint.md §5). They do not
-// depend on any variable.
+// Names of the MQTT link resources: the picture shows what internal/aio creates, so it takes
+// the names from there rather than repeating them.
 const (
-	listenerName     = "default-loadbalancer"
-	authName         = "cert-auth"
-	anonListenerName = "default-anon"
-	anonListenerPort = 18884
-	dataflowName     = "site-to-enterprise-cert-auth"
-	endpointName     = "mqtt-cert-auth"
+	listenerName     = aio.ServerListenerName
+	authName         = aio.CertAuthName
+	anonListenerName = aio.AnonymousListener
+	anonListenerPort = aio.AnonymousPort
+	dataflowName     = aio.LinkDataflowName
+	endpointName     = aio.RemoteEndpointName
 )
 
 // FromConfig builds the picture of a configuration. It never fails: an address that does not
