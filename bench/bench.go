@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dualpeer/dualpeer/bench/internal/lab"
+	"github.com/dualpeer/dualpeer/bench/internal/report"
+	"github.com/dualpeer/dualpeer/bench/internal/workload"
+	"github.com/dualpeer/dualpeer/bench/mosquitto"
+	"github.com/dualpeer/dualpeer/internal/netlab"
+)
+
+const (
+	inputTopic  = "input"
+	outputTopic = "output"
+	// maxQueued is Mosquitto's max_queued_messages: above every run's message count, so the
+	// reference bridge does not drop QoS 1 messages by configuration (see a.conf.tmpl).
+	maxQueued = 10_000_000
+)
+
+// bench holds what every round shares.
+type bench struct {
+	o      options
+	exe    string // this binary, run in the namespaces as `pub`/`sub`
+	bin    string // dualpeer
+	base   string // working directory
+	log    io.Writer
+	stderr io.Writer
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func benchmark(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the benchmark needs root (network namespaces, /proc of root's processes): run it as `sudo go run ./bench`")
+	}
+	mqVersion, err := mosquitto.Version(ctx)
+	if err != nil {
+		return err
+	}
+	repo, err := filepath.Abs(o.Repo)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(repo, "cmd", "dualpeer")); err != nil && o.DualpeerBin == "" {
+		return fmt.Errorf("-repo %s is not the dualpeer checkout (no cmd/dualpeer): run from the repository root or pass -repo", repo)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the benchmark's own binary (it runs itself in the lab namespaces): %w", err)
+	}
+	base := o.StateDir
+	if base == "" {
+		if base, err = os.MkdirTemp("", "dualpeer-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(base, 0o700); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(base, "dualpeer.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	b := &bench{o: o, exe: exe, base: base, log: logFile, stderr: stderr}
+	b.logf("working directory %s (dualpeer output in dualpeer.log, Mosquitto logs per round)", base)
+	if b.bin = o.DualpeerBin; b.bin == "" {
+		b.logf("building dualpeer from %s", repo)
+		if b.bin, err = lab.Build(ctx, repo, base); err != nil {
+			return err
+		}
+	}
+	doc := report.Document{
+		Machine:  report.ReadMachine(),
+		Versions: report.Versions{Go: runtime.Version(), Mosquitto: mqVersion, Dualpeer: lab.Commit(ctx, repo)},
+		Command:  o.Command,
+		Started:  time.Now().UTC().Format(time.RFC3339),
+		Method:   method(o),
+	}
+	var errs []error
+	for i := 1; i <= o.Rounds; i++ {
+		rd, err := b.round(ctx, i)
+		doc.Rounds = append(doc.Rounds, rd)
+		fmt.Fprintf(stdout, "\n## %s\n\n", rd.Label)
+		_ = rd.WriteTable(stdout)
+		if werr := b.write(doc); werr != nil {
+			errs = append(errs, werr)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("round %d: %w", i, err))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *bench) write(doc report.Document) error {
+	if b.o.Out != "" {
+		var buf bytes.Buffer
+		if err := doc.Write(&buf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.o.Out, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write the report -out %s: %w", b.o.Out, err)
+		}
+	}
+	if b.o.JSON != "" {
+		j, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.o.JSON, j, 0o644); err != nil {
+			return fmt.Errorf("write -json %s: %w", b.o.JSON, err)
+		}
+	}
+	return nil
+}
+
+func method(o options) []string {
+	return []string{
+		"One host, as root. dualpeer's local target builds the two clusters in network namespaces (`dualpeer up`); the reference Mosquitto brokers run in the same two VM namespaces with the same certificates, on other ports (A: mutual TLS on A's VM IP:" +
+			strconv.Itoa(o.MQAPort) + "; B: plain 127.0.0.1:" + strconv.Itoa(o.MQBPort) + " with the bridge). dualpeer's agents stay up, idle, while Mosquitto is measured, and the other way round; configurations: bench/mosquitto/*.conf.tmpl.",
+		"Load generator (bench/internal/loadgen, eclipse/paho.golang MQTT 5) runs as child processes inside the namespaces: the publisher in B's VM namespace publishes to B's local broker on `input`; the subscriber in A's VM namespace subscribes to `output` on A's broker over mutual TLS with the client certificate. Each payload carries a run id, a sequence number and the send time, padded to the payload size.",
+		fmt.Sprintf("Throughput: %d messages as fast as the publisher can (QoS 1: asynchronous within the broker's receive maximum), %d runs per workload and system, alternating which system goes first; throughput = unique messages received / (last receive − first send).", o.N, o.Runs),
+		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B; percentiles are nearest-rank over every first delivery.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds()),
+		"Lost = sent − unique received (the subscriber waits until nothing arrived for 3 s after the publisher finished); duplicates = deliveries of an already received sequence number.",
+		"CPU per message = utime+stime (/proc/<pid>/stat) of each side's processes during the run ÷ unique messages; A = dualpeer's agent on A or A's mosquitto, B = dualpeer's agent on B (broker + dataflow) or B's mosquitto (broker + bridge). Peak RSS = VmHWM, reset before each run via /proc/<pid>/clear_refs.",
+		"Up: dualpeer = wall time of `dualpeer up` on a fresh state directory (namespaces, certificates, agents, its connectivity check) and first message through the link; Mosquitto = starting both brokers in the existing namespaces until a first message went B → A (it does not build namespaces or certificates). Down: `dualpeer down` vs stopping both brokers.",
+	}
+}
+
+// round runs every workload once per system (Runs times) and times up/down.
+func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
+	tp := []struct {
+		name string
+		qos  byte
+		size int
+	}{{"QoS 0, 64 B", 0, 64}, {"QoS 0, 1 KB", 0, 1024}, {"QoS 1, 64 B", 1, 64}, {"QoS 1, 1 KB", 1, 1024}}
+	lat := []struct {
+		name string
+		qos  byte
+	}{
+		{fmt.Sprintf("QoS 1, 64 B at %.0f msg/s", b.o.LatRate), 1},
+		{fmt.Sprintf("QoS 0, 64 B at %.0f msg/s", b.o.LatRate), 0},
+	}
+	rd := report.Round{Label: fmt.Sprintf("Round %d", n), Up: map[string][]time.Duration{}, Down: map[string][]time.Duration{}}
+	for _, w := range tp {
+		rd.Throughput = append(rd.Throughput, w.name)
+	}
+	for _, w := range lat {
+		rd.Latency = append(rd.Latency, w.name)
+	}
+	problem := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		b.logf("PROBLEM: %s", msg)
+		rd.Problems = append(rd.Problems, msg)
+	}
+
+	// dualpeer up/down cycles; the last lab stays for the workloads.
+	var dp lab.Dualpeer
+	var out lab.Outputs
+	for i := 0; i < b.o.UpDown; i++ {
+		d := lab.Dualpeer{Bin: b.bin, StateDir: filepath.Join(b.base, fmt.Sprintf("round%d-lab%d", n, i+1)), Log: b.log, UpArgs: strings.Fields(b.o.UpArgs)}
+		b.logf("dualpeer up (%d/%d) in %s", i+1, b.o.UpDown, d.StateDir)
+		took, err := d.Up(ctx)
+		if err != nil {
+			b.cleanupLab(d)
+			return rd, err
+		}
+		o, err := d.Outputs(ctx)
+		if err != nil {
+			b.cleanupLab(d)
+			return rd, err
+		}
+		// Connectivity verified by a first message through the link, counted in up's time.
+		sys, err := b.dualpeerSystem(o)
+		if err != nil {
+			b.cleanupLab(d)
+			return rd, err
+		}
+		start := time.Now()
+		if err := b.probe(ctx, sys); err != nil {
+			b.cleanupLab(d)
+			return rd, fmt.Errorf("dualpeer's link B → A after up: %w", err)
+		}
+		took += time.Since(start)
+		rd.Up[report.Dualpeer] = append(rd.Up[report.Dualpeer], took)
+		b.logf("dualpeer up + first message: %s", took.Round(time.Millisecond))
+		if i < b.o.UpDown-1 {
+			took, err := d.Down(ctx)
+			if err != nil {
+				b.cleanupLab(d)
+				return rd, err
+			}
+			rd.Down[report.Dualpeer] = append(rd.Down[report.Dualpeer], took)
+			b.logf("dualpeer down: %s", took.Round(time.Millisecond))
+		}
+		dp, out = d, o
+	}
+	labUp := true
+	defer func() {
+		if labUp && !b.o.Keep {
+			b.cleanupLab(dp)
+		}
+	}()
+
+	// Mosquitto in the same namespaces; start/stop cycles like dualpeer's.
+	sf, err := dp.ServerFiles(b.base)
+	if err != nil {
+		return rd, err
+	}
+	var mqA, mqB *mosquitto.Process
+	stopMQ := func() (time.Duration, error) {
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := errors.Join(mqB.Stop(sctx), mqA.Stop(sctx))
+		return time.Since(start), err
+	}
+	for i := 0; i < b.o.UpDown; i++ {
+		dir := filepath.Join(b.base, fmt.Sprintf("round%d-mosquitto%d", n, i+1))
+		b.logf("mosquitto start (%d/%d) in %s", i+1, b.o.UpDown, dir)
+		start := time.Now()
+		if mqA, mqB, err = b.startMosquitto(ctx, dir, out, sf); err != nil {
+			return rd, err
+		}
+		sys := b.mosquittoSystem(out, mqA, mqB)
+		if err := b.probe(ctx, sys); err != nil {
+			_, _ = stopMQ()
+			return rd, fmt.Errorf("mosquitto's bridge B → A: %w\nA's log:\n%s\nB's log:\n%s", err, mqA.LogTail(10), mqB.LogTail(10))
+		}
+		took := time.Since(start)
+		rd.Up[report.Mosquitto] = append(rd.Up[report.Mosquitto], took)
+		b.logf("mosquitto start + first message: %s", took.Round(time.Millisecond))
+		if i < b.o.UpDown-1 {
+			took, err := stopMQ()
+			if err != nil {
+				return rd, err
+			}
+			rd.Down[report.Mosquitto] = append(rd.Down[report.Mosquitto], took)
+		}
+	}
+	mqUp := true
+	defer func() {
+		if mqUp && !b.o.Keep {
+			_, _ = stopMQ()
+		}
+	}()
+	mqSys := b.mosquittoSystem(out, mqA, mqB)
+
+	systems := func(run int) []string {
+		if run%2 == 0 {
+			return []string{report.Dualpeer, report.Mosquitto}
+		}
+		return []string{report.Mosquitto, report.Dualpeer}
+	}
+	one := func(sysName string, spec workload.Spec, label string) {
+		if ctx.Err() != nil {
+			return
+		}
+		sys := mqSys
+		if sysName == report.Dualpeer {
+			s, err := b.dualpeerSystem(out)
+			if err != nil {
+				problem("%s %s: %v", sysName, label, err)
+				return
+			}
+			sys = s
+		}
+		time.Sleep(500 * time.Millisecond) // let the previous run's stragglers settle
+		r, err := workload.Run(ctx, netlab.Command, b.exe, sys, spec, rand.Uint64())
+		if err != nil {
+			problem("%s %s: %v", sysName, label, err)
+		}
+		if r.Sub.Unique > 0 || err == nil {
+			rd.Results = append(rd.Results, r)
+		}
+		b.logf("%-9s %-28s %8.0f msg/s  lost %-6d dup %-5d p50 %.2f ms  p99 %.2f ms  max %.2f ms  CPU A %s B %s  RSS A %.0f B %.0f MiB",
+			sysName, label, r.Sub.Throughput, r.Sub.Lost, r.Sub.Duplicates, r.Sub.Latency.P50/1e3, r.Sub.Latency.P99/1e3, r.Sub.Latency.Max/1e3,
+			r.CPUA.Round(time.Millisecond), r.CPUB.Round(time.Millisecond), float64(r.PeakA)/(1<<20), float64(r.PeakB)/(1<<20))
+	}
+	for _, w := range tp {
+		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: w.size, N: b.o.N,
+			Timeout: 30*time.Second + time.Duration(b.o.N)*time.Millisecond, Idle: 3 * time.Second}
+		for run := 0; run < b.o.Runs; run++ {
+			for _, s := range systems(run) {
+				one(s, spec, fmt.Sprintf("%s (run %d)", w.name, run+1))
+			}
+		}
+	}
+	for i, w := range lat {
+		count := int(b.o.LatRate * b.o.LatDuration.Seconds())
+		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: 64, N: count, Rate: b.o.LatRate,
+			Timeout: b.o.LatDuration + 60*time.Second, Idle: 3 * time.Second}
+		for _, s := range systems(i) {
+			one(s, spec, w.name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rd, err
+	}
+	if b.o.Keep {
+		b.logf("-keep: leaving the lab (%s) and Mosquitto (pids %d, %d) running; stop with `%s --state-dir %s down` and kill the pids",
+			dp.StateDir, mqA.Pid(), mqB.Pid(), b.bin, dp.StateDir)
+		return rd, nil
+	}
+	took, err := stopMQ()
+	mqUp = false
+	if err != nil {
+		problem("stop mosquitto: %v", err)
+	}
+	rd.Down[report.Mosquitto] = append(rd.Down[report.Mosquitto], took)
+	took, err = dp.Down(ctx)
+	labUp = false
+	if err != nil {
+		b.cleanupLab(dp)
+		return rd, err
+	}
+	rd.Down[report.Dualpeer] = append(rd.Down[report.Dualpeer], took)
+	b.logf("dualpeer down: %s", took.Round(time.Millisecond))
+	return rd, nil
+}
+
+// cleanupLab removes a lab after a failure or interruption, with a fresh context: `dualpeer
+// down` first, then netlab's removal by deployment id if namespaces are left.
+func (b *bench) cleanupLab(d lab.Dualpeer) {
+	if d.Bin == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	o, oerr := d.Outputs(ctx)
+	if _, err := d.Down(ctx); err != nil {
+		b.logf("cleanup: %v", err)
+	}
+	if oerr == nil {
+		if id, ok := deploymentID(o.ANS); ok {
+			if err := netlab.DestroyByID(ctx, id); err != nil {
+				b.logf("cleanup: remove lab %s: %v", id, err)
+			}
+		}
+	}
+}
+
+// deploymentID extracts <id> from "dp-<id>-a-vm".
+func deploymentID(ns string) (string, bool) {
+	rest, ok := strings.CutPrefix(ns, "dp-")
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "-")
+	return id, ok && netlab.ValidateID(id) == nil
+}
+
+func (b *bench) dualpeerSystem(o lab.Outputs) (workload.System, error) {
+	a, err := lab.AgentPIDs(o.ANS)
+	if err != nil {
+		return workload.System{}, err
+	}
+	bp, err := lab.AgentPIDs(o.BNS)
+	if err != nil {
+		return workload.System{}, err
+	}
+	return workload.System{Name: report.Dualpeer, PubNS: o.BNS, PubAddr: b.o.DPPubAddr, SubNS: o.ANS,
+		SubAddr: net.JoinHostPort(o.AIP, strconv.Itoa(b.o.DPSubPort)), CA: o.Files.ServerRootCA, Cert: o.Files.ClientCert,
+		Key: o.Files.ClientKey, Server: o.AIP, InTopic: inputTopic, OutTopic: outputTopic, PidsA: a, PidsB: bp}, nil
+}
+
+func (b *bench) mosquittoSystem(o lab.Outputs, a, bp *mosquitto.Process) workload.System {
+	return workload.System{Name: report.Mosquitto, PubNS: o.BNS, PubAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(b.o.MQBPort)), SubNS: o.ANS,
+		SubAddr: net.JoinHostPort(o.AIP, strconv.Itoa(b.o.MQAPort)), CA: o.Files.ServerRootCA, Cert: o.Files.ClientCert,
+		Key: o.Files.ClientKey, Server: o.AIP, InTopic: inputTopic, OutTopic: outputTopic, PidsA: []int{a.Pid()}, PidsB: []int{bp.Pid()}}
+}
+
+func (b *bench) startMosquitto(ctx context.Context, dir string, o lab.Outputs, sf lab.ServerFiles) (*mosquitto.Process, *mosquitto.Process, error) {
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, nil, err
+		}
+	}
+	aLog, bLog := filepath.Join(dir, "a", "mosquitto.log"), filepath.Join(dir, "b", "mosquitto.log")
+	aConf, err := mosquitto.RenderServer(mosquitto.ServerConfig{Addr: o.AIP, Port: b.o.MQAPort, ClientCAFile: sf.ClientCAFile,
+		CertFile: sf.CertFile, KeyFile: sf.KeyFile, DataDir: filepath.Join(dir, "a"), LogFile: aLog, MaxQueued: maxQueued})
+	if err != nil {
+		return nil, nil, err
+	}
+	bConf, err := mosquitto.RenderBridge(mosquitto.BridgeConfig{LocalPort: b.o.MQBPort, BridgeName: "bench-bridge", RemoteAddr: o.AIP,
+		RemotePort: b.o.MQAPort, ServerCAFile: o.Files.ServerRootCA, ClientCertFile: o.Files.ClientCert, ClientKeyFile: o.Files.ClientKey,
+		LocalTopic: inputTopic, RemoteTopic: outputTopic, DataDir: filepath.Join(dir, "b"), LogFile: bLog, MaxQueued: maxQueued})
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, err := mosquitto.Start(sctx, netlab.Command, o.ANS, "a", dir, aConf, aLog)
+	if err != nil {
+		return nil, nil, err
+	}
+	bp, err := mosquitto.Start(sctx, netlab.Command, o.BNS, "b", dir, bConf, bLog)
+	if err != nil {
+		_ = a.Stop(context.Background())
+		return nil, nil, err
+	}
+	return a, bp, nil
+}
+
+// probe sends single QoS 1 messages B → A until one arrives, for at most 20 s.
+func (b *bench) probe(ctx context.Context, sys workload.System) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		r, err := workload.Run(ctx, netlab.Command, b.exe, sys, workload.Spec{Name: "probe", QoS: 1, Size: 64, N: 1,
+			Timeout: 5 * time.Second, Idle: time.Second}, rand.Uint64())
+		if err == nil && r.Sub.Unique == 1 {
+			return nil
+		}
+		last = err
+		if last == nil {
+			last = errors.New("the probe message did not arrive")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no message went B → A within 20 s: %w", last)
+}

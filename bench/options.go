@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// options are the benchmark's flags.
+type options struct {
+	N           int
+	Runs        int
+	Rounds      int
+	UpDown      int
+	LatRate     float64
+	LatDuration time.Duration
+	Quick       bool
+	Out         string
+	JSON        string
+	StateDir    string
+	Repo        string
+	DualpeerBin string
+	UpArgs      string
+	DPPubAddr   string
+	DPSubPort   int
+	MQAPort     int
+	MQBPort     int
+	Keep        bool
+	Command     string // how the benchmark was invoked, for BENCHMARKS.md
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: go run ./bench [flags]   (as root, from the repository root)
+
+Measures dualpeer's link B -> A against Mosquitto's bridge in the same lab and prints one table.
+
+Examples:
+  go run ./bench -quick                 smoke run (small counts, < 60 s), writes nothing
+  go run ./bench                        full run, writes BENCHMARKS.md
+  go run ./bench -rounds 2              the full table twice (what BENCHMARKS.md shows)
+  go run ./bench -n 20000 -runs 1 -out ""   a shorter run that only prints
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.N, "n", 100000, "messages per throughput run")
+	fs.IntVar(&o.Runs, "runs", 3, "runs per throughput workload and system; the table shows the median")
+	fs.IntVar(&o.Rounds, "rounds", 1, "complete rounds (each one table)")
+	fs.IntVar(&o.UpDown, "updown", 3, "`dualpeer up`/`down` cycles timed per round (fresh state directory each)")
+	fs.Float64Var(&o.LatRate, "latency-rate", 1000, "messages per second of the latency workloads")
+	fs.DurationVar(&o.LatDuration, "latency-duration", 20*time.Second, "duration of the latency workloads")
+	fs.BoolVar(&o.Quick, "quick", false, "smoke run: -n 2000 -runs 1 -updown 1 -latency-duration 2s, no BENCHMARKS.md")
+	fs.StringVar(&o.Out, "out", "BENCHMARKS.md", "write the Markdown report here (empty: print only)")
+	fs.StringVar(&o.JSON, "json", "", "also write every measurement as JSON here")
+	fs.StringVar(&o.StateDir, "state-dir", "", "parent of the state directories (default: a new temporary directory)")
+	fs.StringVar(&o.Repo, "repo", ".", "the dualpeer checkout to build and to describe (git commit)")
+	fs.StringVar(&o.DualpeerBin, "dualpeer", "", "use this dualpeer binary instead of building ./cmd/dualpeer")
+	fs.StringVar(&o.UpArgs, "up-args", "", "extra arguments for `dualpeer up`, space-separated")
+	fs.StringVar(&o.DPPubAddr, "dualpeer-local", "127.0.0.1:18884", "dualpeer's local broker on Cluster B (anonymous plain listener)")
+	fs.IntVar(&o.DPSubPort, "dualpeer-port", 28883, "dualpeer's mutual-TLS listener port on Cluster A")
+	fs.IntVar(&o.MQAPort, "mosquitto-port", 38883, "Mosquitto's mutual-TLS listener port on Cluster A (other than dualpeer's: both run)")
+	fs.IntVar(&o.MQBPort, "mosquitto-local-port", 11883, "Mosquitto's local plain listener port on Cluster B (127.0.0.1)")
+	fs.BoolVar(&o.Keep, "keep", false, "leave the last lab and Mosquitto running (for debugging); stop them with `dualpeer down`")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: the benchmark takes flags only (see -h)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.Quick {
+		// Explicit flags win over -quick's smaller defaults.
+		for name, apply := range map[string]func(){
+			"n": func() { o.N = 2000 }, "runs": func() { o.Runs = 1 }, "updown": func() { o.UpDown = 1 },
+			"latency-duration": func() { o.LatDuration = 2 * time.Second }, "out": func() { o.Out = "" },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	o.Command = "go run ./bench"
+	if len(args) > 0 {
+		o.Command += " " + strings.Join(args, " ")
+	}
+	return o, o.validate()
+}
+
+func (o options) validate() error {
+	var errs []error
+	if o.N < 1 {
+		errs = append(errs, fmt.Errorf("-n %d: use at least 1 message", o.N))
+	}
+	if o.Runs < 1 || o.Rounds < 1 || o.UpDown < 1 {
+		errs = append(errs, fmt.Errorf("-runs %d, -rounds %d, -updown %d: each must be at least 1", o.Runs, o.Rounds, o.UpDown))
+	}
+	if o.LatRate <= 0 || o.LatDuration <= 0 {
+		errs = append(errs, fmt.Errorf("-latency-rate %g and -latency-duration %s must be positive", o.LatRate, o.LatDuration))
+	}
+	if n := o.LatRate * o.LatDuration.Seconds(); n < 1 || n > 10_000_000 {
+		errs = append(errs, fmt.Errorf("the latency workload would send %.0f messages: choose -latency-rate and -latency-duration for 1 to 10,000,000", n))
+	}
+	if o.MQAPort == o.DPSubPort {
+		errs = append(errs, fmt.Errorf("-mosquitto-port %d equals -dualpeer-port: both brokers run at once in Cluster A, use another port", o.MQAPort))
+	}
+	return errors.Join(errs...)
+}

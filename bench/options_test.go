@@ -1,0 +1,47 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestParseOptions(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		check   func(t *testing.T, o options)
+		wantErr bool
+	}{
+		"defaults": {args: nil, check: func(t *testing.T, o options) {
+			if o.N != 100000 || o.Runs != 3 || o.LatDuration != 20*time.Second || o.Out != "BENCHMARKS.md" || o.Command != "go run ./bench" {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		"quick": {args: []string{"-quick"}, check: func(t *testing.T, o options) {
+			if o.N != 2000 || o.Runs != 1 || o.UpDown != 1 || o.Out != "" {
+				t.Errorf("quick: %+v", o)
+			}
+		}},
+		"quick with explicit n": {args: []string{"-quick", "-n", "500"}, check: func(t *testing.T, o options) {
+			if o.N != 500 || o.Command != "go run ./bench -quick -n 500" {
+				t.Errorf("explicit -n lost: %+v", o)
+			}
+		}},
+		"zero runs":    {args: []string{"-runs", "0"}, wantErr: true},
+		"same ports":   {args: []string{"-mosquitto-port", "28883"}, wantErr: true},
+		"huge latency": {args: []string{"-latency-rate", "1000000", "-latency-duration", "1h"}, wantErr: true},
+		"positional":   {args: []string{"now"}, wantErr: true},
+		"unknown flag": {args: []string{"-fast"}, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o, err := parseOptions(tc.args, io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil {
+				tc.check(t, o)
+			}
+		})
+	}
+}
