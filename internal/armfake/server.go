@@ -98,6 +98,7 @@ type resource struct {
 	writeOnly  map[string]any
 	state      string
 	doneAt     time.Time
+	op         *operation // the pending operation, if any
 }
 
 type operation struct {
@@ -330,7 +331,23 @@ func (s *Server) get(w http.ResponseWriter, id string) {
 		return
 	}
 	if r := s.res[strings.ToLower(id)]; r != nil {
-		writeJSON(w, http.StatusOK, r.body)
+		// Operations progress with time whether or not the client polls them; a GET of
+		// the resource stands for that passing time.
+		var hook func()
+		if op := r.op; op != nil && !op.done {
+			op.pollsLeft--
+			if op.pollsLeft <= 0 {
+				op.done = true
+				hook = s.finish(op)
+			}
+		}
+		out := clone(r.body)
+		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		s.mu.Lock()
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	if err := s.missingRG(rid); err != nil {
@@ -440,6 +457,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, apiVersion string) 
 	}
 	res := &resource{id: id, rtype: rtype, apiVersion: apiVersion, body: body, writeOnly: wo, state: state}
 	s.res[key] = res
+	s.implicitChildren(rtype, id)
 	s.active++
 	if s.active > s.maxActive {
 		s.maxActive = s.active
@@ -464,6 +482,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, apiVersion string) 
 		}
 	}
 	opID := s.newOp(op)
+	res.op = op
 	out := clone(body)
 	s.mu.Unlock()
 	if locationStyle(rtype) {
@@ -481,6 +500,19 @@ func (s *Server) newOp(op *operation) string {
 	id := fmt.Sprintf("op-%06d", s.nextOp)
 	s.ops[id] = op
 	return id
+}
+
+// implicitChildren creates the singleton sub-resources Azure makes with their parent: a
+// storage account's blobServices/default, which its containers live under.
+func (s *Server) implicitChildren(rtype, id string) {
+	if !strings.EqualFold(rtype, "Microsoft.Storage/storageAccounts") {
+		return
+	}
+	cid := id + "/blobServices/default"
+	if s.res[strings.ToLower(cid)] == nil {
+		s.res[strings.ToLower(cid)] = &resource{id: cid, rtype: rtype + "/blobServices", state: "Succeeded", doneAt: time.Now(),
+			body: map[string]any{"id": cid, "name": "default", "type": rtype + "/blobServices", "properties": map[string]any{}}}
+	}
 }
 
 // checkReferences rejects {"id": ...} references to resources that do not exist (400
