@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"go.step.sm/crypto/keyutil"
@@ -193,6 +194,7 @@ type keySet struct {
 
 func generateKeys(ctx context.Context, p *profile, o Options) (*keySet, error) {
 	var ks keySet
+	var mu sync.Mutex // Progress is never called concurrently
 	g, ctx := errgroup.WithContext(ctx)
 	for _, k := range []struct {
 		dst  *crypto.Signer
@@ -212,6 +214,8 @@ func generateKeys(ctx context.Context, p *profile, o Options) (*keySet, error) {
 				return fmt.Errorf("generate %s key: %w", k.name, err)
 			}
 			*k.dst = key
+			mu.Lock()
+			defer mu.Unlock()
 			o.progress("generated %s key", k.name)
 			return nil
 		})

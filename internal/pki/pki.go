@@ -43,6 +43,7 @@ type Options struct {
 	// Now is the start of every validity period; the zero value means time.Now().
 	Now time.Time
 	// Progress, when set, receives one short line per step (for a CLI's stderr). Never key material.
+	// It may be called from several goroutines, but never concurrently.
 	Progress func(msg string)
 }
 
