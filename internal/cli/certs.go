@@ -213,6 +213,10 @@ func (f *certsVerifyFlags) options() (pki.VerifyOptions, error) {
 	if f.output != "text" && f.output != "json" {
 		return o, fmt.Errorf("-o %q is not known: use text or json", f.output)
 	}
+	var err error
+	if o.Usage, err = pki.ParseUsage(f.usage); err != nil {
+		return o, fmt.Errorf("--usage: %w", err)
+	}
 	certs := func(flag, path string) ([]*x509.Certificate, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -252,9 +256,6 @@ func (f *certsVerifyFlags) options() (pki.VerifyOptions, error) {
 		if o.ExpectIP, err = certsParseIP("expect-ip", f.expectIP); err != nil {
 			return o, err
 		}
-	}
-	if o.Usage, err = pki.ParseUsage(f.usage); err != nil {
-		return o, fmt.Errorf("--usage: %w", err)
 	}
 	return o, nil
 }
