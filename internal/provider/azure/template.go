@@ -212,6 +212,22 @@ func ExportTemplate(p *plan.Plan) ([]byte, error) {
 			res = map[string]any{"type": r.Type, "apiVersion": r.APIVersion, "location": p.Config.Location, "condition": false}
 		}
 		rg := rgOf(r.ID)
+		if rg == "" {
+			// Subscription scope (a role assignment on the subscription): a top-level
+			// resource, after the deployments holding what it refers to.
+			res["name"] = r.Name
+			var deps []string
+			for _, d := range r.DependsOn {
+				if dr := byAddr[d]; dr != nil && isARM(dr) && !typeIs(dr, typeRG) {
+					deps = append(deps, "[subscriptionResourceId('Microsoft.Resources/deployments', '"+depName(rgOf(dr.ID), stage[d])+"')]")
+				}
+			}
+			if len(deps) > 0 {
+				res["dependsOn"] = toAny(deps)
+			}
+			top = append(top, res)
+			continue
+		}
 		segs := nameSegs(r.ID)
 		res["name"] = strings.Join(segs, "/")
 		if sc := scopeOf(r.ID); sc != "" {
