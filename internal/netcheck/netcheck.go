@@ -272,4 +272,3 @@ func connect(ctx context.Context, env Env, cluster, addr string, tlsCfg *tls.Con
 	}
 	return c, nil
 }
-
