@@ -45,7 +45,7 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 	}()
 	app := &App{Streams: s}
 	root := NewRootCommand(app)
-	root.SetArgs(args)
+	root.SetArgs(NormalizeArgs(args))
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
