@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dualpeer/dualpeer/bench/internal/lab"
@@ -79,7 +78,7 @@ func benchmark(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	defer logFile.Close()
 	b := &bench{o: o, exe: exe, base: base, log: logFile, stderr: stderr}
 	b.logf("working directory %s (dualpeer output in dualpeer.log, Mosquitto logs per round)", base)
-	if b.bin = o.DualpeerBin; b.bin == "" {
+	if b.bin = o.DualpeerBin; b.bin == "" && !o.Standin {
 		b.logf("building dualpeer from %s", repo)
 		if b.bin, err = lab.Build(ctx, repo, base); err != nil {
 			return err
@@ -91,6 +90,9 @@ func benchmark(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		Command:  o.Command,
 		Started:  time.Now().UTC().Format(time.RFC3339),
 		Method:   method(o),
+	}
+	if o.Standin {
+		doc.Versions.Dualpeer += " (stand-in: internal/broker + internal/dataflow, not `dualpeer up`/agent)"
 	}
 	var errs []error
 	for i := 1; i <= o.Rounds; i++ {
@@ -132,7 +134,7 @@ func (b *bench) write(doc report.Document) error {
 }
 
 func method(o options) []string {
-	return []string{
+	m := []string{
 		"One host, as root. dualpeer's local target builds the two clusters in network namespaces (`dualpeer up`); the reference Mosquitto brokers run in the same two VM namespaces with the same certificates, on other ports (A: mutual TLS on A's VM IP:" +
 			strconv.Itoa(o.MQAPort) + "; B: plain 127.0.0.1:" + strconv.Itoa(o.MQBPort) + " with the bridge). dualpeer's agents stay up, idle, while Mosquitto is measured, and the other way round; configurations: bench/mosquitto/*.conf.tmpl.",
 		"Load generator (bench/internal/loadgen, eclipse/paho.golang MQTT 5) runs as child processes inside the namespaces: the publisher in B's VM namespace publishes to B's local broker on `input`; the subscriber in A's VM namespace subscribes to `output` on A's broker over mutual TLS with the client certificate. Each payload carries a run id, a sequence number and the send time, padded to the payload size.",
@@ -142,6 +144,10 @@ func method(o options) []string {
 		"CPU per message = utime+stime (/proc/<pid>/stat) of each side's processes during the run ÷ unique messages; A = dualpeer's agent on A or A's mosquitto, B = dualpeer's agent on B (broker + dataflow) or B's mosquitto (broker + bridge). Peak RSS = VmHWM, reset before each run via /proc/<pid>/clear_refs.",
 		"Up: dualpeer = wall time of `dualpeer up` on a fresh state directory (namespaces, certificates, agents, its connectivity check) and first message through the link; Mosquitto = starting both brokers in the existing namespaces until a first message went B → A (it does not build namespaces or certificates). Down: `dualpeer down` vs stopping both brokers.",
 	}
+	if o.Standin {
+		m = append([]string{"**Stand-in mode (-standin)**: the dualpeer column is NOT `dualpeer up` and its agents. The benchmark built the lab with internal/netlab, generated step-profile certificates with internal/pki and ran dualpeer's runtime packages (internal/broker on both sides, internal/dataflow on B, in-process source) as one process per VM namespace (bench/internal/standin). Up/down are netlab + certificates + processes + first message, and namespace removal."}, m...)
+	}
+	return m
 }
 
 // round runs every workload once per system (Runs times) and times up/down.
@@ -172,58 +178,51 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	}
 
 	// dualpeer up/down cycles; the last lab stays for the workloads.
-	var dp lab.Dualpeer
+	var tg target
 	var out lab.Outputs
+	var sf lab.ServerFiles
 	for i := 0; i < b.o.UpDown; i++ {
-		d := lab.Dualpeer{Bin: b.bin, StateDir: filepath.Join(b.base, fmt.Sprintf("round%d-lab%d", n, i+1)), Log: b.log, UpArgs: strings.Fields(b.o.UpArgs)}
-		b.logf("dualpeer up (%d/%d) in %s", i+1, b.o.UpDown, d.StateDir)
-		took, err := d.Up(ctx)
+		t := b.newTarget(filepath.Join(b.base, fmt.Sprintf("round%d-lab%d", n, i+1)))
+		b.logf("%s (%d/%d)", t.describe(), i+1, b.o.UpDown)
+		start := time.Now()
+		o, f, err := t.up(ctx)
 		if err != nil {
-			b.cleanupLab(d)
-			return rd, err
-		}
-		o, err := d.Outputs(ctx)
-		if err != nil {
-			b.cleanupLab(d)
+			t.cleanup()
 			return rd, err
 		}
 		// Connectivity verified by a first message through the link, counted in up's time.
-		sys, err := b.dualpeerSystem(o)
+		sys, err := b.dualpeerSystem(t, o)
 		if err != nil {
-			b.cleanupLab(d)
+			t.cleanup()
 			return rd, err
 		}
-		start := time.Now()
 		if err := b.probe(ctx, sys); err != nil {
-			b.cleanupLab(d)
+			t.cleanup()
 			return rd, fmt.Errorf("dualpeer's link B → A after up: %w", err)
 		}
-		took += time.Since(start)
+		took := time.Since(start)
 		rd.Up[report.Dualpeer] = append(rd.Up[report.Dualpeer], took)
 		b.logf("dualpeer up + first message: %s", took.Round(time.Millisecond))
 		if i < b.o.UpDown-1 {
-			took, err := d.Down(ctx)
-			if err != nil {
-				b.cleanupLab(d)
+			start := time.Now()
+			if err := t.down(ctx); err != nil {
+				t.cleanup()
 				return rd, err
 			}
+			took := time.Since(start)
 			rd.Down[report.Dualpeer] = append(rd.Down[report.Dualpeer], took)
 			b.logf("dualpeer down: %s", took.Round(time.Millisecond))
 		}
-		dp, out = d, o
+		tg, out, sf = t, o, f
 	}
 	labUp := true
 	defer func() {
 		if labUp && !b.o.Keep {
-			b.cleanupLab(dp)
+			tg.cleanup()
 		}
 	}()
 
 	// Mosquitto in the same namespaces; start/stop cycles like dualpeer's.
-	sf, err := dp.ServerFiles(b.base)
-	if err != nil {
-		return rd, err
-	}
 	var mqA, mqB *mosquitto.Process
 	stopMQ := func() (time.Duration, error) {
 		start := time.Now()
@@ -236,6 +235,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		dir := filepath.Join(b.base, fmt.Sprintf("round%d-mosquitto%d", n, i+1))
 		b.logf("mosquitto start (%d/%d) in %s", i+1, b.o.UpDown, dir)
 		start := time.Now()
+		var err error
 		if mqA, mqB, err = b.startMosquitto(ctx, dir, out, sf); err != nil {
 			return rd, err
 		}
@@ -275,7 +275,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		}
 		sys := mqSys
 		if sysName == report.Dualpeer {
-			s, err := b.dualpeerSystem(out)
+			s, err := b.dualpeerSystem(tg, out)
 			if err != nil {
 				problem("%s %s: %v", sysName, label, err)
 				return
@@ -315,8 +315,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		return rd, err
 	}
 	if b.o.Keep {
-		b.logf("-keep: leaving the lab (%s) and Mosquitto (pids %d, %d) running; stop with `%s --state-dir %s down` and kill the pids",
-			dp.StateDir, mqA.Pid(), mqB.Pid(), b.bin, dp.StateDir)
+		b.logf("-keep: leaving the lab (%s) and Mosquitto (pids %d, %d) running", tg.describe(), mqA.Pid(), mqB.Pid())
 		return rd, nil
 	}
 	took, err := stopMQ()
@@ -325,10 +324,12 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		problem("stop mosquitto: %v", err)
 	}
 	rd.Down[report.Mosquitto] = append(rd.Down[report.Mosquitto], took)
-	took, err = dp.Down(ctx)
+	start := time.Now()
+	err = tg.down(ctx)
+	took = time.Since(start)
 	labUp = false
 	if err != nil {
-		b.cleanupLab(dp)
+		tg.cleanup()
 		return rd, err
 	}
 	rd.Down[report.Dualpeer] = append(rd.Down[report.Dualpeer], took)
@@ -336,43 +337,8 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	return rd, nil
 }
 
-// cleanupLab removes a lab after a failure or interruption, with a fresh context: `dualpeer
-// down` first, then netlab's removal by deployment id if namespaces are left.
-func (b *bench) cleanupLab(d lab.Dualpeer) {
-	if d.Bin == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	o, oerr := d.Outputs(ctx)
-	if _, err := d.Down(ctx); err != nil {
-		b.logf("cleanup: %v", err)
-	}
-	if oerr == nil {
-		if id, ok := deploymentID(o.ANS); ok {
-			if err := netlab.DestroyByID(ctx, id); err != nil {
-				b.logf("cleanup: remove lab %s: %v", id, err)
-			}
-		}
-	}
-}
-
-// deploymentID extracts <id> from "dp-<id>-a-vm".
-func deploymentID(ns string) (string, bool) {
-	rest, ok := strings.CutPrefix(ns, "dp-")
-	if !ok {
-		return "", false
-	}
-	id, _, ok := strings.Cut(rest, "-")
-	return id, ok && netlab.ValidateID(id) == nil
-}
-
-func (b *bench) dualpeerSystem(o lab.Outputs) (workload.System, error) {
-	a, err := lab.AgentPIDs(o.ANS)
-	if err != nil {
-		return workload.System{}, err
-	}
-	bp, err := lab.AgentPIDs(o.BNS)
+func (b *bench) dualpeerSystem(t target, o lab.Outputs) (workload.System, error) {
+	a, bp, err := t.pids(o)
 	if err != nil {
 		return workload.System{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/dualpeer/dualpeer/bench/internal/standin"
 	"github.com/dualpeer/dualpeer/bench/internal/workload"
 )
 
@@ -25,6 +26,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case len(args) > 0 && args[0] == "pub":
 		err = workload.PubMain(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "standin":
+		err = standin.Main(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "sub":
 		err = workload.SubMain(ctx, args[1:], stdin, stdout, stderr)
 	default:

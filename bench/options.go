@@ -29,6 +29,7 @@ type options struct {
 	MQAPort     int
 	MQBPort     int
 	Keep        bool
+	Standin     bool
 	Command     string // how the benchmark was invoked, for BENCHMARKS.md
 }
 
@@ -68,6 +69,7 @@ Flags:
 	fs.IntVar(&o.DPSubPort, "dualpeer-port", 28883, "dualpeer's mutual-TLS listener port on Cluster A")
 	fs.IntVar(&o.MQAPort, "mosquitto-port", 38883, "Mosquitto's mutual-TLS listener port on Cluster A (other than dualpeer's: both run)")
 	fs.IntVar(&o.MQBPort, "mosquitto-local-port", 11883, "Mosquitto's local plain listener port on Cluster B (127.0.0.1)")
+	fs.BoolVar(&o.Standin, "standin", false, "do not run `dualpeer up`: build the lab with internal/netlab and run dualpeer's broker and dataflow packages as stand-in agents (see bench/internal/standin)")
 	fs.BoolVar(&o.Keep, "keep", false, "leave the last lab and Mosquitto running (for debugging); stop them with `dualpeer down`")
 	if err := fs.Parse(args); err != nil {
 		return o, err
