@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -73,111 +71,27 @@ func runCLI(t *testing.T, bin, dir string, args ...string) run {
 	return run{args: args, code: code, stdout: out.Bytes(), stderr: errb.Bytes()}
 }
 
-// keyDetector finds a private key's bytes in text: base64 and hex windows of the key's DER and of
-// its secret scalar(s), minus every window that also occurs in public data (the public key and the
-// certificates), so that printing a certificate is never mistaken for printing a key.
-type keyDetector struct {
-	name    string
-	windows []string
-}
-
-func newKeyDetector(name string, k crypto.Signer, public [][]byte) keyDetector {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		panic(fmt.Sprintf("marshal %s: %v", name, err))
-	}
-	if pub, err := x509.MarshalPKIXPublicKey(k.Public()); err == nil {
-		public = append(public, pub)
-	}
-	var pubText strings.Builder
-	for _, p := range public {
-		for shift := 0; shift < 3 && shift < len(p); shift++ {
-			pubText.WriteString(base64.StdEncoding.EncodeToString(p[shift:]))
-			pubText.WriteString("\n")
-		}
-		pubText.WriteString(hex.EncodeToString(p) + "\n")
-	}
-	pt := pubText.String()
-	d := keyDetector{name: name}
-	add := func(s string, n int) {
-		for i := 0; i+n <= len(s); i += n / 2 {
-			w := s[i : i+n]
-			if !strings.Contains(pt, w) {
-				d.windows = append(d.windows, w)
-			}
-		}
-	}
-	add(base64.StdEncoding.EncodeToString(der), 16)
-	var secrets [][]byte
-	switch k := k.(type) {
-	case *ecdsa.PrivateKey:
-		b, err := k.Bytes()
-		if err == nil {
-			secrets = append(secrets, b)
-		}
-	case *rsa.PrivateKey:
-		secrets = append(secrets, k.D.Bytes())
-		for _, p := range k.Primes {
-			secrets = append(secrets, p.Bytes())
-		}
-	case ed25519.PrivateKey:
-		secrets = append(secrets, k.Seed())
-	}
-	for _, s := range secrets {
-		h := hex.EncodeToString(s)
-		add(h, 16)
-		add(strings.ToUpper(h), 16)
-		add(base64.StdEncoding.EncodeToString(s), 16)
-		add(base64.RawURLEncoding.EncodeToString(s), 16)
-	}
-	return d
-}
-
-// find returns the first window of the key found in text, or "".
-func (d keyDetector) find(text []byte) string {
-	for _, w := range d.windows {
-		if bytes.Contains(text, []byte(w)) {
-			return w
-		}
-	}
-	return ""
-}
-
-// materialKeys returns a detector for every key of m; public is the material's certificates.
-func materialKeys(prefix string, m *pki.Material) []keyDetector {
-	var public [][]byte
-	for _, ch := range []pki.Chain{m.Server, m.Client} {
-		for _, c := range []*x509.Certificate{ch.Root, ch.Intermediate, ch.Leaf} {
-			if c != nil {
-				public = append(public, c.Raw)
-			}
-		}
-	}
-	var out []keyDetector
-	for _, c := range []struct {
-		name  string
-		chain pki.Chain
-	}{{"server", m.Server}, {"client", m.Client}} {
-		for _, k := range []struct {
-			name string
-			key  crypto.Signer
-		}{{"root CA key", c.chain.RootKey}, {"intermediate CA key", c.chain.IntermediateKey}, {"leaf key", c.chain.LeafKey}} {
-			if k.key != nil {
-				out = append(out, newKeyDetector(prefix+" "+c.name+" "+k.name, k.key, public))
-			}
-		}
-	}
-	return out
-}
-
-// dirKeys loads a certificate directory and returns detectors for its keys.
-func dirKeys(t *testing.T, dir string) []keyDetector {
+// materialKeys returns the detectors of m's keys.
+func materialKeys(t *testing.T, prefix string, m *pki.Material) []KeyDetector {
 	t.Helper()
-	m, err := pki.LoadDir(context.Background(), dir)
+	ds, err := MaterialDetectors(prefix, m)
 	if err != nil {
-		t.Fatalf("load %s: %v", dir, err)
+		t.Fatal(err)
 	}
-	return materialKeys(dir, m)
+	return ds
+}
+
+// dirKeys returns detectors for every key file under dir.
+func dirKeys(t *testing.T, dir string) []KeyDetector {
+	t.Helper()
+	ds, files, err := DirKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no key file under %s", dir)
+	}
+	return ds
 }
 
 // checkModes asserts keys 0600, certificates 0644 and the directory 0700.
@@ -267,7 +181,7 @@ func TestNoKeyMaterialInCLIOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	detectors := materialKeys("external_certificates", ext)
+	detectors := materialKeys(t, "external_certificates", ext)
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(work, name)
 		if err := os.WriteFile(p, []byte(content), mode); err != nil {
@@ -370,13 +284,8 @@ func TestNoKeyMaterialInCLIOutput(t *testing.T) {
 			b      []byte
 		}{{"stdout", r.stdout}, {"stderr", r.stderr}} {
 			total += len(out.b)
-			if bytes.Contains(out.b, []byte("PRIVATE KEY-----\n")) || bytes.Contains(out.b, []byte("PRIVATE KEY-----\\n")) {
-				t.Errorf("%s: %s contains a PEM private key block", r, out.stream)
-			}
-			for _, d := range detectors {
-				if w := d.find(out.b); w != "" {
-					t.Errorf("%s: %s contains bytes of the %s (%q)", r, out.stream, d.name, w)
-				}
+			for _, leak := range Leaks(out.b, detectors) {
+				t.Errorf("%s: %s contains %s", r, out.stream, leak)
 			}
 		}
 	}
@@ -390,7 +299,7 @@ func TestKeyDetectorFindsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := materialKeys("t", m)
+	ds := materialKeys(t, "t", m)
 	leaf := ds[len(ds)-1] // client leaf key
 	pemKey, _ := pki.EncodeKey(m.Client.LeafKey)
 	der, _ := x509.MarshalPKCS8PrivateKey(m.Client.LeafKey)
@@ -401,14 +310,14 @@ func TestKeyDetectorFindsKeys(t *testing.T) {
 		"hex scalar":  []byte("d=" + hex.EncodeToString(scalar)),
 		"JSON string": []byte(fmt.Sprintf(`{"key":%q}`, string(pemKey))),
 	} {
-		if leaf.find(text) == "" {
+		if leaf.Find(text) == "" {
 			t.Errorf("the detector misses the key printed as %s", name)
 		}
 	}
 	public := append(append(m.Server.BundlePEM(), m.Client.BundlePEM()...), pki.EncodeCerts(m.Client.Root, m.Server.Root)...)
 	for _, d := range ds {
-		if w := d.find(public); w != "" {
-			t.Errorf("the %s detector fires on certificates (%q)", d.name, w)
+		if w := d.Find(public); w != "" {
+			t.Errorf("the %s detector fires on certificates (%q)", d.Name, w)
 		}
 	}
 }
