@@ -202,6 +202,7 @@ func connackOK(b []byte) bool { return len(b) >= 4 && b[0] == 0x20 && b[1] == 0x
 // stream is the good client's QoS 1 stream with the counts the issue asks for.
 type stream struct {
 	sent, acked atomic.Int64
+	maxRTT      atomic.Int64 // slowest PUBLISH → PUBACK, ns (logged, never asserted)
 	mu          sync.Mutex
 	received    map[int]int
 }
@@ -264,7 +265,11 @@ func TestHostileClientsDoNotDisturbGoodClient(t *testing.T) {
 			}
 			st.sent.Add(1)
 			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			t0 := time.Now()
 			_, err := pub.Publish(pctx, &paho.Publish{Topic: "good/seq", QoS: 1, Payload: []byte(strconv.Itoa(i))})
+			if rtt := int64(time.Since(t0)); rtt > st.maxRTT.Load() {
+				st.maxRTT.Store(rtt)
+			}
 			pcancel()
 			if err != nil {
 				pubErr <- fmt.Errorf("good publisher, message %d: %w", i, err)
@@ -472,8 +477,8 @@ func TestHostileClientsDoNotDisturbGoodClient(t *testing.T) {
 	}
 	st.mu.Unlock()
 	report(t, "hostile clients vs good stream", st.sent.Load(), st.acked.Load(), int64(received), int64(lost), int64(dups))
-	t.Logf("attackers: %d connections in %d kinds; TLS handshake failures counted: %v",
-		attackers, len(attacks), e.counter(t, "dualpeer_broker_tls_handshake_failures_total"))
+	t.Logf("attackers: %d connections in %d kinds; TLS handshake failures counted: %v; slowest good PUBLISH→PUBACK: %v",
+		attackers, len(attacks), e.counter(t, "dualpeer_broker_tls_handshake_failures_total"), time.Duration(st.maxRTT.Load()).Round(time.Microsecond))
 	if lost != 0 {
 		t.Errorf("%d acknowledged messages of the good client were lost", lost)
 	}
