@@ -47,8 +47,8 @@ func (f *configFlags) load(ctx context.Context, base func() *blueprint.Config) (
 	return cfg, nil
 }
 
-// NormalizeArgs rewrites Terraform's single-dash long flags (-var, -var-file, -var=…,
-// -var-file=…) to the double-dash form cobra parses; without it pflag would read "-var" as the
+// NormalizeArgs rewrites Terraform's single-dash long flags (-var, -var-file, -json,
+// -auto-approve, also in the -name=value form) to the double-dash form cobra parses; without it pflag would read "-var" as the
 // shorthands -v -a -r. Arguments after "--" are left alone. Call it on os.Args[1:] before
 // executing the root command.
 func NormalizeArgs(args []string) []string {
@@ -64,7 +64,7 @@ func NormalizeArgs(args []string) []string {
 			out = append(out, a)
 			continue
 		}
-		for _, name := range []string{"-var-file", "-var"} {
+		for _, name := range []string{"-var-file", "-var", "-json", "-auto-approve"} {
 			if a == name || strings.HasPrefix(a, name+"=") {
 				a = "-" + a
 				break

@@ -1,19 +1,53 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dualpeer/dualpeer/internal/blueprint"
 )
 
-// TODO: stub, replaced by the owner of this verb.
 func newDownCmd(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:    "down",
-		Short:  "not implemented yet",
-		Hidden: true,
+	var target string
+	var autoApprove bool
+	var config configFlags
+	cmd := &cobra.Command{
+		Use:     "down",
+		Aliases: []string{"destroy"},
+		Short:   "Remove everything up created (agents, namespaces, links, generated files)",
+		Long: `down removes the deployment recorded in the state directory: it stops both agents,
+deletes the network namespaces and links, and removes the generated certificates, secrets,
+scripts and state. It also cleans up after a partial or crashed up, and succeeds when there is
+nothing to remove. In Key Vault mode the local vault (your imported chain) is kept.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("down: not implemented yet")
+			switch target {
+			case "local", "":
+				p, err := newLocalProvider(app)
+				if err != nil {
+					return err
+				}
+				if err := p.Down(cmd.Context()); err != nil {
+					return fmt.Errorf("down: %w", err)
+				}
+				if !app.Quiet {
+					fmt.Fprintln(app.Out, "Destroy complete.")
+				}
+				return nil
+			case "azure":
+				cfg, err := config.load(cmd.Context(), blueprint.Default)
+				if err != nil {
+					return err
+				}
+				return runAzureDestroy(cmd.Context(), app, cfg, autoApprove)
+			default:
+				return fmt.Errorf("--target %q is not known: use local (the default) or azure", target)
+			}
 		},
 	}
+	config.addFlags(cmd)
+	cmd.Flags().StringVar(&target, "target", "local", "local or azure")
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "azure: destroy without asking for confirmation")
+	return cmd
 }

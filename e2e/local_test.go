@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+type outputs map[string]struct {
+	Value any `json:"value"`
+}
+
+func (d *deployment) outputs() outputs {
+	d.t.Helper()
+	r := d.mustRun("output", "-json")
+	var o outputs
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil {
+		d.t.Fatalf("output -json: %v\n%s", err, r.stdout)
+	}
+	return o
+}
+
+func (o outputs) str(t *testing.T, name string) string {
+	v, ok := o[name]
+	if !ok {
+		t.Fatalf("output %s missing", name)
+	}
+	s, _ := v.Value.(string)
+	return s
+}
+
+func (o outputs) files(t *testing.T) map[string]string {
+	v, ok := o["client_certificate_files"].Value.(map[string]any)
+	if !ok {
+		t.Fatalf("output client_certificate_files missing")
+	}
+	m := map[string]string{}
+	for k, x := range v {
+		m[k], _ = x.(string)
+	}
+	return m
+}
+
+// deploymentNamespaces lists the dp- namespaces of this deployment (its id is in the VM
+// namespace name), so parallel tests of other packages don't interfere.
+func deploymentNamespaces(t *testing.T, vmNS string) []string {
+	id := strings.TrimSuffix(vmNS, "-a-vm")
+	var mine []string
+	for _, ns := range dpNamespaces(t) {
+		if strings.HasPrefix(ns, id+"-") {
+			mine = append(mine, ns)
+		}
+	}
+	return mine
+}
+
+// TestQuickStartUpMQTTDown is the README's main job: up with no configuration, then the
+// spec's manual check with the real mosquitto clients inside the lab, then down.
+func TestQuickStartUpMQTTDown(t *testing.T) {
+	d := newDeployment(t)
+	up := d.mustRun("up")
+	if !strings.Contains(up.stdout, "Connectivity test") || strings.Contains(up.stdout, "✗") {
+		t.Fatalf("up did not report a passing connectivity test:\n%s", up.all())
+	}
+	o := d.outputs()
+	f := o.files(t)
+	aIP := o.str(t, "cluster_a_vm_private_ip")
+	if aIP != "10.1.1.4" {
+		t.Errorf("cluster_a_vm_private_ip = %q, want 10.1.1.4", aIP)
+	}
+	for _, k := range []string{"server_root_ca", "client_cert", "client_key"} {
+		if _, err := os.Stat(f[k]); err != nil {
+			t.Fatalf("output file %s: %v", k, err)
+		}
+	}
+	if fi, _ := os.Stat(f["client_key"]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("client key mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	// mosquitto_sub on A (X.509 listener, client certificate), mosquitto_pub on B (anonymous
+	// local listener): the message must cross the dataflow and the peering.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub := exec.CommandContext(ctx, binary(t), "--state-dir", d.state, "exec", "a", "--",
+		"mosquitto_sub", "-h", aIP, "-p", "28883", "--cafile", f["server_root_ca"], "--cert", f["client_cert"], "--key", f["client_key"],
+		"-t", "output", "-q", "1", "-C", "1", "-W", "20", "-i", "e2e-sub")
+	var subOut strings.Builder
+	sub.Stdout, sub.Stderr = &subOut, &subOut
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	payload := "hello-from-b-" + time.Now().Format("150405.000")
+	// Publish until the subscriber has its subscription in place (bounded: 20 tries).
+	deadline := time.Now().Add(20 * time.Second)
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+	var werr error
+loop:
+	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
+		d.mustRun("exec", "b", "--", "mosquitto_pub", "-h", "127.0.0.1", "-p", "18884", "-q", "1", "-t", "input", "-m", payload)
+		select {
+		case werr = <-done:
+			break loop
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if werr != nil || !strings.Contains(subOut.String(), payload) {
+		t.Fatalf("mosquitto_sub on A did not receive %q (err %v): %s", payload, werr, subOut.String())
+	}
+
+	st := d.mustRun("status")
+	for _, want := range []string{"Agent A: ready", "Agent B: ready", "allow_virtual_network_access=true"} {
+		if !strings.Contains(st.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, st.stdout)
+		}
+	}
+	d.mustRun("test")
+
+	// up again changes nothing and still passes.
+	d.mustRun("up")
+
+	vmNS := o.str(t, "cluster_a_vm_namespace")
+	d.mustRun("down")
+	if left := deploymentNamespaces(t, vmNS); len(left) > 0 {
+		t.Errorf("namespaces left after down: %v", left)
+	}
+}
+
+// TestPeeringBlocksWhenAccessDisabled: with the peering's virtual network access off, ping and
+// MQTT across fail and the test says the peering blocks them.
+func TestPeeringBlocksWhenAccessDisabled(t *testing.T) {
+	d := newDeployment(t)
+	r := d.run(context.Background(), "up", "-var", "vnet_peering_allow_virtual_network_access=false")
+	if r.code == 0 {
+		t.Fatalf("up succeeded although the peering blocks traffic:\n%s", r.all())
+	}
+	for _, want := range []string{"✗ ping B", "✗ ping A", "the peering blocks it"} {
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.all())
+		}
+	}
+	tr := d.run(context.Background(), "test")
+	if tr.code != 3 || !strings.Contains(tr.stdout+tr.stderr, "vnet_peering_allow_virtual_network_access = false") {
+		t.Errorf("test: exit %d, want 3 with a diagnosis naming the peering setting:\n%s", tr.code, tr.all())
+	}
+}
+
+// TestSpecCustomCIDRs: the spec's example address plan works and the server certificate
+// carries 192.168.1.4.
+func TestSpecCustomCIDRs(t *testing.T) {
+	d := newDeployment(t)
+	d.mustRun("up",
+		"-var", `cluster_a_virtual_network_config={address_space="192.168.1.0/24",subnet_address_prefix="192.168.1.0/28"}`,
+		"-var", `cluster_b_virtual_network_config={address_space="192.168.2.0/24",subnet_address_prefix="192.168.2.0/28"}`,
+		"-var", "use_terraform_certificates=true")
+	o := d.outputs()
+	if ip := o.str(t, "cluster_a_vm_private_ip"); ip != "192.168.1.4" {
+		t.Fatalf("A's VM IP %s, want 192.168.1.4", ip)
+	}
+	out, err := exec.Command("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", d.state+"/pki/server-leaf.crt").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "192.168.1.4") {
+		// The file name is pki's; fall back to the synced secret on Cluster A.
+		out, err = exec.Command("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", d.state+"/clusters/a/secrets/broker-tls-cert/tls.crt").CombinedOutput()
+	}
+	if err != nil || !strings.Contains(string(out), "IP Address:192.168.1.4") {
+		t.Fatalf("server certificate SAN lacks 192.168.1.4: %v\n%s", err, out)
+	}
+}
