@@ -103,10 +103,10 @@ func clusterOf(t netlab.Topology, c string) netlab.Cluster {
 
 // Status is the live view of the deployment.
 type Status struct {
-	Deployment *Deployment                `json:"deployment"`
-	Network    *netlab.Status             `json:"network,omitempty"`
-	NetworkErr string                     `json:"network_error,omitempty"`
-	Agents     map[string]AgentStatus     `json:"agents"`
+	Deployment *Deployment            `json:"deployment"`
+	Network    *netlab.Status         `json:"network,omitempty"`
+	NetworkErr string                 `json:"network_error,omitempty"`
+	Agents     map[string]AgentStatus `json:"agents"`
 }
 
 // AgentStatus is one agent's process and its own report.
