@@ -65,7 +65,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	caps.MaximumMessageExpiryInterval = int64(lim.MaxMessageExpiry / time.Second)
 	caps.MaximumSessionExpiryInterval = uint32(min(int64(lim.MaxSessionExpiry/time.Second), math.MaxUint32))
 
-	mlog := log.With("component", "mochi")
+	// mochi logs every hook and listener at Info; keep only its warnings and errors.
+	mlog := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "mochi")
 	server := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       mlog,
@@ -221,6 +222,10 @@ func (b *Broker) Close() error {
 		if b.started.Load() {
 			b.server.Listeners.CloseAll(func(id string) {
 				for _, cl := range b.server.Clients.GetByListener(id) {
+					// A client that does not read must not stall the shutdown.
+					if cl.Net.Conn != nil {
+						_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+					}
 					_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
 				}
 			})
@@ -353,3 +358,18 @@ func authOrDefault(a AuthMode) AuthMode {
 	}
 	return a
 }
+
+// minLevel drops records below a level (mochi's chatter) and passes the rest on.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.level}
+}
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.level} }

@@ -27,6 +27,9 @@
 //     and counted in dualpeer_broker_messages_dropped_total. Queued messages older than
 //     Limits.MaxMessageExpiry are dropped the same way. QoS 0 messages to a client whose
 //     socket cannot keep up (Limits.MaxPendingWrites) are dropped, never buffered.
+//     Flow control: the broker does not hold messages back for a client's MQTT 5
+//     Receive Maximum (mochi 2.7.9 loses such held-back messages, see hooks.go); a
+//     client gets up to MaxQueuedMessages unacknowledged messages at once.
 //     Disconnected persistent sessions expire after the client's session expiry,
 //     capped at Limits.MaxSessionExpiry.
 //   - Limits: maximum packet size, maximum clients, and a TLS/CONNECT handshake timeout;

@@ -28,6 +28,8 @@ func (h *authHook) ID() string { return "dualpeer-auth" }
 func (h *authHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnectAuthenticate,
+		mqtt.OnConnect,
+		mqtt.OnSessionEstablished,
 		mqtt.OnACLCheck,
 		mqtt.OnPublished,
 		mqtt.OnPacketSent,
@@ -65,6 +67,23 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 }
 
+// OnConnect and OnSessionEstablished switch off mochi's send-quota queue. mochi
+// 2.7.9 holds messages beyond a client's Receive Maximum in the session and sends them
+// as acknowledgements free the quota — but then deletes them from the in-flight store
+// (server.go processPacket, NextImmediate), so a client that disconnects before
+// acknowledging loses them, and the quota leaks until messages stall. Losing
+// acknowledged QoS 1 messages is worse than exceeding a client's Receive Maximum, so
+// the broker sends every queued message at once, bounded by Limits.MaxQueuedMessages.
+// Both hooks are needed: a resumed session resets the quota after OnConnect.
+func (h *authHook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	cl.State.Inflight.ResetSendQuota(0)
+	return nil
+}
+
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	cl.State.Inflight.ResetSendQuota(0)
+}
+
 func (h *authHook) refuse(cl *mqtt.Client, why string) {
 	h.metrics.authFailures.WithLabelValues(cl.Net.Listener).Inc()
 	h.log.Info("MQTT client refused", "listener", cl.Net.Listener, "client_id", cl.ID, "remote", cl.Net.Remote, "reason", why)
@@ -89,6 +108,9 @@ func (h *authHook) OnPublishDropped(cl *mqtt.Client, _ packets.Packet) {
 }
 
 func (h *authHook) OnQosDropped(cl *mqtt.Client, _ packets.Packet) {
+	if cl.IsTakenOver() {
+		return // handed over to the new session, not dropped
+	}
 	h.metrics.dropped.WithLabelValues("expired").Inc()
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -106,20 +109,23 @@ func isBenignClose(err error) bool {
 	return errors.Is(err, net.ErrClosed)
 }
 
+// Close stops accepting first — a client must not reconnect to a broker that is
+// shutting down and have messages acknowledged that the next instance never sees —
+// and then disconnects the listener's clients.
 func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 	if !l.closed.CompareAndSwap(false, true) {
 		return
 	}
-	closeClients(l.id)
 	l.mu.Lock()
 	if l.ln != nil {
 		_ = l.ln.Close()
 	}
 	l.mu.Unlock()
+	closeClients(l.id)
 }
 
 // inprocListener gives in-process MQTT clients (the dataflow engine) a full MQTT
-// connection over net.Pipe: no socket, no TLS, no authentication, but the same session,
+// connection over a socketpair: no address, no TLS, no authentication, but the same session,
 // persistence and flow-control rules as a network client — which is exactly what
 // at-least-once delivery needs (a message stays in the broker's persistent queue until
 // the in-process client acknowledges it).
@@ -175,7 +181,38 @@ func (l *inprocListener) dial(ctx context.Context) (net.Conn, error) {
 	if l.closed {
 		return nil, errBrokerClosed
 	}
-	server, client := net.Pipe()
+	server, client, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
 	go func() { _ = l.establish(l.id, server) }()
 	return client, nil
+}
+
+// socketPair returns two connected AF_UNIX stream sockets. Unlike net.Pipe they are
+// buffered by the kernel, so the broker and the client can both write at once without
+// deadlocking (each side's reader may itself be blocked writing an acknowledgement),
+// and unlike a loopback TCP connection they need no address, so they work in a
+// network namespace whose loopback interface is down.
+func socketPair() (net.Conn, net.Conn, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("in-process connection: socketpair: %w", err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "mqtt-in-process")
+		c, err := net.FileConn(f) // dups the descriptor
+		f.Close()
+		if err != nil {
+			if i == 1 {
+				conns[0].Close()
+			} else {
+				syscall.Close(fds[1])
+			}
+			return nil, nil, fmt.Errorf("in-process connection: %w", err)
+		}
+		conns[i] = c
+	}
+	return conns[0], conns[1], nil
 }

@@ -244,6 +244,12 @@ func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 }
 
 func (h *storeHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	// A taken-over session hands its queue to the new connection of the same client
+	// ID (mochi clears the old copy through this hook); the keys are shared, so
+	// deleting them would forget the new session's queue.
+	if cl.IsTakenOver() {
+		return
+	}
 	h.del(inflightKey(cl.ID, pk.PacketID))
 }
 
