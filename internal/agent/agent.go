@@ -235,6 +235,17 @@ func (a *Agent) Snapshot() *Status {
 	if a.engine != nil {
 		st.Dataflows = a.engine.Status()
 	}
+	// Ready means a message published now is kept: every dataflow's source session holds its
+	// subscription. The destination may still be unreachable (the messages wait in the source
+	// session until it is back), so it does not count.
+	for _, d := range st.Dataflows {
+		if !d.SourceSubscribed {
+			st.Ready = false
+			if st.LastError == "" {
+				st.LastError = "dataflow " + d.Name + " has not subscribed to its source yet"
+			}
+		}
+	}
 	return st
 }
 

@@ -38,7 +38,7 @@ type Input struct {
 	InputTopic, OutputTopic string
 	// Peering settings, to explain failures.
 	AllowVirtualNetworkAccess bool
-	Timeout                   time.Duration // per check; 0 = 5s
+	Timeout                   time.Duration // per check; 0 = 3s
 }
 
 // Check is one probe's result.
@@ -92,7 +92,7 @@ func joinIndented(errs []error) error {
 // whole picture (e.g. ping fails but TCP works means ICMP alone is filtered).
 func Run(ctx context.Context, env Env, in Input) *Report {
 	if in.Timeout == 0 {
-		in.Timeout = 5 * time.Second
+		in.Timeout = 3 * time.Second
 	}
 	r := &Report{}
 	add := func(name string, fn func(ctx context.Context) (string, error), diagnose func(error) string) bool {
@@ -139,6 +139,14 @@ func Run(ctx context.Context, env Env, in Input) *Report {
 		return peeringDiag("the listener is unreachable")(err)
 	})
 
+	if !r.Checks[len(r.Checks)-1].OK {
+		// Without TCP the handshake and the round trip can only time out; say so instead of
+		// making the user wait for two more timeouts.
+		for _, name := range []string{"tls handshake B -> " + listener, "mqtt B:" + in.InputTopic + " -> dataflow -> A:" + in.OutputTopic} {
+			r.Checks = append(r.Checks, Check{Name: name, Diagnosis: "not attempted: TCP to the listener failed (see above)"})
+		}
+		return r
+	}
 	add("tls handshake B -> "+listener+" (SAN "+in.AVM.String()+")", func(ctx context.Context) (string, error) {
 		return tlsProbe(ctx, env, listener, in)
 	}, func(err error) string { return err.Error() })
