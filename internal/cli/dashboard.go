@@ -8,11 +8,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dualpeer/dualpeer/internal/dashboard"
+	"github.com/dualpeer/dualpeer/internal/live"
+	"github.com/dualpeer/dualpeer/internal/provider/local"
 )
 
-// dashboardSource gives the dashboard the running deployment's live state. The lead wires it to
-// agent status, the network lab and the PKI; nil means there is nothing to show.
-var dashboardSource func(ctx context.Context, app *App) (dashboard.Source, error)
+// dashboardSource gives the dashboard the running deployment's live state (agents, network,
+// certificates). A variable so tests can serve a fake deployment.
+var dashboardSource = func(ctx context.Context, app *App) (dashboard.Source, error) {
+	p, err := local.New(local.Options{StateDir: app.StateDir})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.Load(); err != nil {
+		return nil, err
+	}
+	return live.Source{Provider: p}, nil
+}
 
 func newDashboardCmd(app *App) *cobra.Command {
 	var addr string

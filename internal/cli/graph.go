@@ -13,11 +13,24 @@ import (
 
 	"github.com/dualpeer/dualpeer/internal/blueprint"
 	"github.com/dualpeer/dualpeer/internal/graph"
+	"github.com/dualpeer/dualpeer/internal/live"
+	"github.com/dualpeer/dualpeer/internal/provider/local"
 )
 
-// graphLiveSource gives `dualpeer graph --live` the running deployment's state. The lead wires
-// it to agent status and the network lab; nil means no live source is available in this build.
-var graphLiveSource func(ctx context.Context, app *App) (*graph.Live, error)
+// graphLiveSource gives `dualpeer graph --live` the running deployment's configuration and live
+// state. A variable so tests can stand in for a deployment.
+var graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+	p, err := local.New(local.Options{StateDir: app.StateDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := live.Graph(st)
+	return st.Deployment.Config, &l, nil
+}
 
 // graphFlags are the graph verb's flags.
 type graphFlags struct {
@@ -80,12 +93,13 @@ func runGraph(ctx context.Context, app *App, f *graphFlags) error {
 	}
 	m := graph.FromConfig(cfg)
 	if f.live {
-		if graphLiveSource == nil {
-			return fmt.Errorf("--live needs a running deployment's status, which this build cannot read; run without --live to draw the configuration")
-		}
-		l, err := graphLiveSource(ctx, app)
+		// The running deployment's own configuration: the picture must show what is deployed.
+		dcfg, l, err := graphLiveSource(ctx, app)
 		if err != nil {
 			return fmt.Errorf("read live state (is the deployment up? run `dualpeer up` first, or drop --live): %w", err)
+		}
+		if dcfg != nil {
+			m = graph.FromConfig(dcfg)
 		}
 		if l != nil {
 			m.ApplyLive(*l)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dualpeer/dualpeer/internal/blueprint"
 	"github.com/dualpeer/dualpeer/internal/graph"
 )
 
@@ -78,16 +79,16 @@ func TestGraphLiveHook(t *testing.T) {
 	old := graphLiveSource
 	t.Cleanup(func() { graphLiveSource = old })
 
-	graphLiveSource = func(ctx context.Context, app *App) (*graph.Live, error) {
-		return &graph.Live{Endpoint: &graph.State{Status: graph.StatusDown, Detail: "tls: bad certificate"}}, nil
+	graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+		return nil, &graph.Live{Endpoint: &graph.State{Status: graph.StatusDown, Detail: "tls: bad certificate"}}, nil
 	}
 	code, out, errOut := runCLI(t, "graph", "--live")
 	if code != 0 || !strings.Contains(out, "tls: bad certificate") || !strings.Contains(out, "live state") {
 		t.Fatalf("exit %d, stderr %s; live state missing from the SVG", code, errOut)
 	}
 
-	graphLiveSource = func(ctx context.Context, app *App) (*graph.Live, error) {
-		return nil, errors.New("no deployment in .dualpeer")
+	graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+		return nil, nil, errors.New("no deployment in .dualpeer")
 	}
 	code, _, errOut = runCLI(t, "graph", "--live")
 	if code == 0 || !strings.Contains(errOut, "dualpeer up") || !strings.Contains(errOut, "no deployment in .dualpeer") {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
+	"path/filepath"
+	"time"
 
 	"github.com/dualpeer/dualpeer/internal/agent"
 	"github.com/dualpeer/dualpeer/internal/aio"
 	"github.com/dualpeer/dualpeer/internal/netlab"
+	"github.com/dualpeer/dualpeer/internal/pki"
 )
 
 // Output is one output value, terraform-style.
@@ -172,4 +174,51 @@ func (p *Provider) LogPath(c string) (string, error) {
 	return path, nil
 }
 
-var _ = strconv.Itoa
+
+// CertInfo describes one certificate a cluster holds (never a key).
+type CertInfo struct {
+	Name     string    `json:"name"`
+	Cluster  string    `json:"cluster"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Certificates lists the certificates the clusters actually hold (what they serve and trust),
+// read from their secrets and config maps, so expiry shown is the deployed one.
+func (p *Provider) Certificates(d *Deployment) []CertInfo {
+	cfg := d.Config
+	a := clusterStore{dir: p.lay.cluster("a")}
+	b := clusterStore{dir: p.lay.cluster("b")}
+	var out []CertInfo
+	add := func(name, cluster, path string, all bool) {
+		var data []byte
+		var err error
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			data, err = readConfigMapPEM(path)
+		} else {
+			data, err = os.ReadFile(path)
+		}
+		if err != nil {
+			return
+		}
+		certs, err := pki.ParseCerts(data)
+		if err != nil {
+			return
+		}
+		for i, c := range certs {
+			if i > 0 && !all {
+				break
+			}
+			n := name
+			if i > 0 {
+				n = name + " chain"
+			}
+			out = append(out, CertInfo{Name: n, Cluster: cluster, Subject: c.Subject.CommonName, NotAfter: c.NotAfter})
+		}
+	}
+	add("server leaf (A's listener)", "a", filepath.Join(a.secretsDir(), cfg.EnterpriseBrokerTLSCertSecretName, aio.KeyTLSCert), false)
+	add("client root CA (trusted by A)", "a", filepath.Join(a.configMapsDir(), cfg.EnterpriseClientCAConfigMapName), true)
+	add("client leaf (B's endpoint)", "b", filepath.Join(b.secretsDir(), cfg.SiteClientSecretName, aio.KeyClientCert), false)
+	add("server root CA (trusted by B)", "b", filepath.Join(b.configMapsDir(), cfg.SiteTLSCAConfigMapName), true)
+	return out
+}
