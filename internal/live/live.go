@@ -159,4 +159,3 @@ func dataflowRow(cluster string, f dataflow.Status) dashboard.Dataflow {
 	return dashboard.Dataflow{Cluster: cluster, Name: f.Name, Source: strings.Join(f.SourceTopics, ","), Destination: f.DestinationTopic,
 		MessagesIn: f.MessagesIn, MessagesOut: f.MessagesOut, Errors: f.Dropped, Connected: f.DestinationConnected}
 }
-

@@ -174,7 +174,6 @@ func (p *Provider) LogPath(c string) (string, error) {
 	return path, nil
 }
 
-
 // CertInfo describes one certificate a cluster holds (never a key).
 type CertInfo struct {
 	Name     string    `json:"name"`
