@@ -234,7 +234,13 @@ func TestMosquittoInterop(t *testing.T) {
 			if err == nil {
 				t.Fatalf("mosquitto_pub succeeded, want refusal:\n%s", out)
 			}
-			after := testutil.ToFloat64(b.metrics.handshakeFailures.WithLabelValues("default-loadbalancer"))
+			// With TLS 1.3 the client may see the refusal (and exit) before the server's handshake
+			// goroutine has counted it: wait for the count, bounded.
+			after := before
+			for i := 0; i < 100 && after < before+1; i++ {
+				time.Sleep(20 * time.Millisecond)
+				after = testutil.ToFloat64(b.metrics.handshakeFailures.WithLabelValues("default-loadbalancer"))
+			}
 			if after != before+1 {
 				t.Errorf("handshake failures %v → %v, want one refusal at the TLS layer (mosquitto said: %s)", before, after, out)
 			}
