@@ -155,14 +155,19 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Logf("%s: %q", what, truncate(text, 60))
 	}
-	var expiry, health, peer string
-	if err := chromedp.Run(bctx,
-		chromedp.Text(`[data-testid="cert-a-server-leaf-expiry"]`, &expiry, chromedp.ByQuery),
-		chromedp.Text(`[data-testid="agent-a-health"]`, &health, chromedp.ByQuery),
-		chromedp.Text(`[data-testid="peering-peer-cluster-a-to-cluster-b-state"]`, &peer, chromedp.ByQuery),
-	); err != nil {
-		t.Fatal(err)
+	// textContent, not innerText: the page re-renders every second, and innerText of a node
+	// being replaced reads "" on a loaded machine.
+	text := func(sel string) string {
+		var v string
+		js := `(() => { const e = document.querySelector(` + jsString(sel) + `); return e ? e.textContent.trim() : ""; })()`
+		if err := chromedp.Run(bctx, chromedp.Evaluate(js, &v)); err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
+	expiry := text(`[data-testid="cert-a-server-leaf-expiry"]`)
+	health := text(`[data-testid="agent-a-health"]`)
+	peer := text(`[data-testid="peering-peer-cluster-a-to-cluster-b-state"]`)
 	if expiry != "2027-03-04" || health != "healthy" || peer != "Connected" {
 		t.Errorf("expiry %q, agent A health %q, peering %q; want 2027-03-04, healthy, Connected", expiry, health, peer)
 	}
