@@ -11,16 +11,25 @@ import (
 
 	"github.com/dualpeer/dualpeer/internal/blueprint"
 	"github.com/dualpeer/dualpeer/internal/plan"
+	"github.com/dualpeer/dualpeer/internal/provider/azure"
 )
 
 // planRenderer writes a plan in one output format.
 type planRenderer func(ctx context.Context, app *App, p *plan.Plan, w io.Writer) error
 
-// planRenderers are the `plan -o` formats. Other files of this package add formats to it
-// (e.g. "arm-template") from their own constructor or an init function; text and json are built in.
+// planRenderers are the `plan -o` formats.
 var planRenderers = map[string]planRenderer{
 	"text": func(_ context.Context, _ *App, p *plan.Plan, w io.Writer) error { return p.WriteText(w) },
 	"json": func(_ context.Context, _ *App, p *plan.Plan, w io.Writer) error { return p.WriteJSON(w) },
+	// A subscription-scope deployment template for `az deployment sub create`.
+	"arm-template": func(_ context.Context, _ *App, p *plan.Plan, w io.Writer) error {
+		b, err := azure.ExportTemplate(p)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	},
 }
 
 func planFormats() []string {
@@ -50,7 +59,8 @@ Azure are shown as (known after apply) with dualpeer's prediction; secrets as (s
 It touches nothing.`,
 		Example: `  dualpeer plan -var environment=dev -var resource_prefix=myorg -var location=eastus2
   dualpeer plan -o json -var-file dualpeer.tfvars
-  dualpeer plan --graph mermaid -var-file dualpeer.tfvars`,
+  dualpeer plan --graph mermaid -var-file dualpeer.tfvars
+  dualpeer plan -o arm-template -var-file dualpeer.tfvars > deploy.json   # az deployment sub create`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPlan(cmd.Context(), app, f)

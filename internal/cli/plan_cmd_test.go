@@ -176,3 +176,25 @@ func TestNormalizeArgs(t *testing.T) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
 }
+
+// TestPlanARMTemplate: `plan -o arm-template` is a subscription-scope deployment template with
+// no key material in it.
+func TestPlanARMTemplate(t *testing.T) {
+	out, errOut, code := runConfigCLI(t, append([]string{"plan", "-o", "arm-template"}, specArgs...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal([]byte(out), &tpl); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if s, _ := tpl["$schema"].(string); !strings.Contains(s, "subscriptionDeploymentTemplate.json") {
+		t.Errorf("$schema = %q", s)
+	}
+	if rs, _ := tpl["resources"].([]any); len(rs) == 0 {
+		t.Error("no resources")
+	}
+	if strings.Contains(out, "PRIVATE KEY") {
+		t.Error("template contains a private key")
+	}
+}
