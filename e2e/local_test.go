@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dualpeer/dualpeer/internal/live"
+	"github.com/dualpeer/dualpeer/internal/provider/local"
 )
 
 type outputs map[string]struct {
@@ -119,9 +122,12 @@ loop:
 		}
 	}
 	d.mustRun("test")
+	checkLiveSnapshot(t, d.state)
 
 	// up again changes nothing and still passes.
-	d.mustRun("up")
+	if again := d.mustRun("up"); !strings.Contains(again.stdout, "nothing changed") {
+		t.Errorf("second up changed something:\n%s", again.all())
+	}
 
 	vmNS := o.str(t, "cluster_a_vm_namespace")
 	d.mustRun("down")
@@ -168,5 +174,47 @@ func TestSpecCustomCIDRs(t *testing.T) {
 	}
 	if err != nil || !strings.Contains(string(out), "IP Address:192.168.1.4") {
 		t.Fatalf("server certificate SAN lacks 192.168.1.4: %v\n%s", err, out)
+	}
+}
+
+// checkLiveSnapshot reads the running deployment the way the dashboard does.
+func checkLiveSnapshot(t *testing.T, stateDir string) {
+	t.Helper()
+	p, err := local.New(local.Options{StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := live.Source{Provider: p}.Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("dashboard snapshot: %v", err)
+	}
+	healthy := 0
+	for _, a := range snap.Agents {
+		if a.Healthy {
+			healthy++
+		}
+	}
+	if healthy != 2 {
+		t.Errorf("dashboard: %d healthy agents, want 2: %+v", healthy, snap.Agents)
+	}
+	if len(snap.Dataflows) != 1 || snap.Dataflows[0].MessagesOut == 0 || !snap.Dataflows[0].Connected {
+		t.Errorf("dashboard: dataflow row %+v, want one connected dataflow that has delivered messages", snap.Dataflows)
+	}
+	leaf := false
+	for _, c := range snap.Certificates {
+		if strings.HasPrefix(c.Name, "server leaf") && c.NotAfter.After(time.Now()) {
+			leaf = true
+		}
+	}
+	if !leaf {
+		t.Errorf("dashboard: no valid server leaf among %+v", snap.Certificates)
+	}
+	for _, pr := range snap.Peerings {
+		if pr.State != "Connected" || !pr.AllowVirtualNetworkAccess {
+			t.Errorf("dashboard: peering %+v", pr)
+		}
+	}
+	if snap.Topology == nil || !snap.Topology.Live {
+		t.Error("dashboard: topology without live state")
 	}
 }

@@ -26,17 +26,6 @@ import (
 	"github.com/dualpeer/dualpeer/internal/state"
 )
 
-// runAzureApply deploys cfg to Azure (`up --target azure`). The subscription comes from
-// ARM_SUBSCRIPTION_ID or AZURE_SUBSCRIPTION_ID; runAzureApplyWith takes a --subscription value.
-func runAzureApply(ctx context.Context, app *App, cfg *blueprint.Config, autoApprove bool) error {
-	return runAzureApplyWith(ctx, app, cfg, autoApprove, "")
-}
-
-// runAzureDestroy removes what runAzureApply made (`down --target azure`).
-func runAzureDestroy(ctx context.Context, app *App, cfg *blueprint.Config, autoApprove bool) error {
-	return runAzureDestroyWith(ctx, app, cfg, autoApprove, "")
-}
-
 // runAzureOutput prints the blueprint's outputs (`output --target azure`); no Azure call.
 func runAzureOutput(ctx context.Context, app *App, cfg *blueprint.Config) error {
 	return printOutputs(app.Out, azure.Outputs(cfg))
@@ -95,6 +84,8 @@ func openAzure(ctx context.Context, app *App, cfg *blueprint.Config, subFlag str
 	return s, nil
 }
 
+// runAzureApplyWith deploys cfg to Azure (`up --target azure`). The subscription is subFlag
+// (--subscription), else ARM_SUBSCRIPTION_ID, else AZURE_SUBSCRIPTION_ID.
 func runAzureApplyWith(ctx context.Context, app *App, cfg *blueprint.Config, autoApprove bool, subFlag string) error {
 	s, err := openAzure(ctx, app, cfg, subFlag)
 	if err != nil {
@@ -117,6 +108,7 @@ func runAzureApplyWith(ctx context.Context, app *App, cfg *blueprint.Config, aut
 	return printOutputs(app.Out, res.Outputs)
 }
 
+// runAzureDestroyWith removes what runAzureApplyWith made (`down --target azure`).
 func runAzureDestroyWith(ctx context.Context, app *App, cfg *blueprint.Config, autoApprove bool, subFlag string) error {
 	s, err := openAzure(ctx, app, cfg, subFlag)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 func newDownCmd(app *App) *cobra.Command {
 	var target string
 	var autoApprove bool
+	var subscription string
 	var config configFlags
 	cmd := &cobra.Command{
 		Use:     "down",
@@ -40,7 +41,7 @@ nothing to remove. In Key Vault mode the local vault (your imported chain) is ke
 				if err != nil {
 					return err
 				}
-				return runAzureDestroy(cmd.Context(), app, cfg, autoApprove)
+				return runAzureDestroyWith(cmd.Context(), app, cfg, autoApprove, subscription)
 			default:
 				return fmt.Errorf("--target %q is not known: use local (the default) or azure", target)
 			}
@@ -49,5 +50,6 @@ nothing to remove. In Key Vault mode the local vault (your imported chain) is ke
 	config.addFlags(cmd)
 	cmd.Flags().StringVar(&target, "target", "local", "local or azure")
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "azure: destroy without asking for confirmation")
+	cmd.Flags().StringVar(&subscription, "subscription", "", "azure: subscription id (default: ARM_SUBSCRIPTION_ID, then AZURE_SUBSCRIPTION_ID)")
 	return cmd
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -13,8 +12,9 @@ import (
 type upFlags struct {
 	config      configFlags
 	target      string
-	autoApprove bool
-	output      string
+	autoApprove  bool
+	output       string
+	subscription string
 }
 
 func newUpCmd(app *App) *cobra.Command {
@@ -54,7 +54,7 @@ required.`,
 				if err != nil {
 					return err
 				}
-				return runAzureApply(ctx, app, cfg, f.autoApprove)
+				return runAzureApplyWith(ctx, app, cfg, f.autoApprove, f.subscription)
 			default:
 				return fmt.Errorf("--target %q is not known: use local (the default) or azure", f.target)
 			}
@@ -63,6 +63,7 @@ required.`,
 	f.config.addFlags(cmd)
 	cmd.Flags().StringVar(&f.target, "target", "local", "where to deploy: local (network namespaces on this host) or azure")
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "azure: apply without asking for confirmation")
+	cmd.Flags().StringVar(&f.subscription, "subscription", "", "azure: subscription id (default: ARM_SUBSCRIPTION_ID, then AZURE_SUBSCRIPTION_ID)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format of the result: text or json")
 	return cmd
 }
@@ -89,9 +90,12 @@ func runLocalUp(cmd *cobra.Command, app *App, cfg *blueprint.Config, output stri
 	if output == "json" {
 		return writeJSON(app.Out, res.Outputs)
 	}
-	fmt.Fprintln(app.Out, "\nApply complete. Outputs:")
+	if res.Changed {
+		fmt.Fprintln(app.Out, "\nApply complete. Outputs:")
+	} else {
+		fmt.Fprintln(app.Out, "\nApply complete: nothing changed, the deployment already matched the configuration. Outputs:")
+	}
 	renderOutputs(app.Out, res.Outputs)
 	return nil
 }
 
-var errNoTarget = errors.New("no target")
