@@ -10,8 +10,8 @@ import (
 )
 
 type upFlags struct {
-	config      configFlags
-	target      string
+	config       configFlags
+	target       string
 	autoApprove  bool
 	output       string
 	subscription string
@@ -98,4 +98,3 @@ func runLocalUp(cmd *cobra.Command, app *App, cfg *blueprint.Config, output stri
 	renderOutputs(app.Out, res.Outputs)
 	return nil
 }
-
