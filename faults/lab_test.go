@@ -276,14 +276,19 @@ func (d *deployment) id() string {
 	}
 	d.mu.Unlock()
 	b, err := os.ReadFile(filepath.Join(d.dir, "local.json"))
+	if err == nil {
+		var s localState
+		if json.Unmarshal(b, &s) == nil && s.Data.Topology.ID != "" {
+			return s.Data.Topology.ID
+		}
+	}
+	// up writes the id to local.id before anything else, so down can find a lab whose
+	// local.json is unreadable.
+	b, err = os.ReadFile(filepath.Join(d.dir, "local.id"))
 	if err != nil {
 		return ""
 	}
-	var s localState
-	if json.Unmarshal(b, &s) != nil {
-		return ""
-	}
-	return s.Data.Topology.ID
+	return strings.TrimSpace(string(b))
 }
 
 // agentPID returns the pid in DIR/clusters/<c>/agent.pid after checking that it is that cluster's
@@ -456,6 +461,31 @@ func processesWith(dir string) []int {
 		out = append(out, pid)
 	}
 	return out
+}
+
+// logAgentTrouble logs the warnings and errors of both agents' logs (bounded), to diagnose a loss.
+func (d *deployment) logAgentTrouble(t *testing.T) {
+	t.Helper()
+	for _, c := range []string{"a", "b"} {
+		p := filepath.Join(d.dir, "clusters", c, "agent.log")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Logf("%s: %v", p, err)
+			continue
+		}
+		var keep []string
+		for _, line := range strings.Split(string(b), "\n") {
+			l := strings.ToLower(line)
+			if strings.Contains(l, "warn") || strings.Contains(l, "error") || strings.Contains(l, "drop") ||
+				strings.Contains(l, "start") || strings.Contains(l, "re-rout") || strings.Contains(l, "stop") {
+				keep = append(keep, line)
+			}
+		}
+		if len(keep) > 40 {
+			keep = keep[len(keep)-40:]
+		}
+		t.Logf("cluster %s agent log (%s), warnings and lifecycle:\n%s", c, p, strings.Join(keep, "\n"))
+	}
 }
 
 func lastLines(s string, n int) string {
