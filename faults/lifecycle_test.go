@@ -1,9 +1,11 @@
 package faults
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -35,32 +37,98 @@ func checkClean(t *testing.T, d *deployment, id, when string) {
 	}
 }
 
-// TestUpKilledThenConverges kills `dualpeer up` with SIGKILL at several points of its work, then
-// checks that `up` converges to a working deployment and that `down` removes everything. One
-// interrupted `up` is followed directly by `down`, which must clean up a half-built lab.
+// startUpAndKill starts `dualpeer up` and SIGKILLs it when its progress output shows marker
+// (a step it has just begun), or after delay when marker is empty. It returns the run and whether
+// the kill happened before up finished on its own.
+func startUpAndKill(t *testing.T, d *deployment, marker string, delay time.Duration) (run, bool) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(d.bin, "--state-dir", d.dir, "up")
+	c.Stdout, c.Stderr = pw, pw
+	if err := c.Start(); err != nil {
+		t.Fatalf("start up: %v", err)
+	}
+	pw.Close()
+	d.mu.Lock()
+	d.procs = append(d.procs, c)
+	d.mu.Unlock()
+	var out bytes.Buffer
+	seen := make(chan struct{})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pr)
+		once := false
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if !once && marker != "" && strings.Contains(sc.Text(), marker) {
+				once = true
+				close(seen)
+			}
+		}
+	}()
+	var timer <-chan time.Time
+	if marker == "" {
+		timer = time.After(delay)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	killed := false
+	select {
+	case <-seen:
+		killed = c.Process.Signal(syscall.SIGKILL) == nil
+	case <-timer:
+		killed = c.Process.Signal(syscall.SIGKILL) == nil
+	case <-exited:
+		exited <- nil
+	case <-time.After(2 * time.Minute):
+		_ = c.Process.Kill()
+		t.Errorf("up neither reached %q nor finished within 2 minutes", marker)
+	}
+	<-exited
+	<-readDone
+	pr.Close()
+	r := run{args: c.Args[1:], stdout: out.Bytes(), code: c.ProcessState.ExitCode()}
+	d.mu.Lock()
+	d.runs = append(d.runs, r)
+	d.mu.Unlock()
+	return r, killed && c.ProcessState.ExitCode() == -1
+}
+
+// TestUpKilledThenConverges kills `dualpeer up` with SIGKILL at several points of its work (as
+// each step begins, and after 100 ms), then checks that `up` converges to a working deployment
+// and that `down` removes everything. Some interrupted runs are followed directly by `down`,
+// which must clean up a half-built lab (e.g. agents started but not yet recorded).
 func TestUpKilledThenConverges(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		after    time.Duration
-		thenDown bool // down right after the kill, without a converging up
+		marker   string        // kill when up prints this (the step has just begun)
+		delay    time.Duration // else kill after this long
+		thenDown bool          // down right after the kill, without a converging up
 	}{
-		{"after 100ms", 100 * time.Millisecond, false},
-		{"after 500ms, then down only", 500 * time.Millisecond, true},
-		{"after 1s", time.Second, false},
+		{"after 100ms", "", 100 * time.Millisecond, false},
+		{"while creating namespaces", "Creating virtual networks", 0, false},
+		{"while generating certificates", "Generating certificates", 0, true},
+		{"while syncing secrets", "Syncing secrets", 0, false},
+		{"while starting agents", "Starting the cluster agents", 0, true},
+		{"while waiting for agents", "Waiting for both agents", 0, false},
+		{"while testing connectivity", "Testing connectivity", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDeployment(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			c, out := d.start("up")
-			time.Sleep(tc.after)
-			_ = c.Process.Signal(syscall.SIGKILL)
-			_ = c.Wait()
-			r := d.record(c, out)
+			r, killed := startUpAndKill(t, d, tc.marker, tc.delay)
 			if strings.Contains(r.output(), "not implemented yet") {
 				t.Skip("the local target (`dualpeer up`) is not implemented in this build")
 			}
-			t.Logf("up killed %v in (exit %d); it had printed:\n%s", tc.after, r.code, lastLines(r.output(), 8))
+			if !killed {
+				t.Logf("up finished (exit %d) before it could be killed %s; the rest of the test still runs", r.code, tc.name)
+			}
+			t.Logf("up SIGKILLed %s; it had printed:\n%s", tc.name, lastLines(r.output(), 4))
 			id := d.id()
 			if !tc.thenDown {
 				d.up(ctx)
@@ -72,7 +140,7 @@ func TestUpKilledThenConverges(t *testing.T) {
 			if r := d.cmd(ctx, "down"); r.code != 0 {
 				t.Fatalf("%s exited %d:\n%s", r, r.code, lastLines(r.output(), 20))
 			}
-			checkClean(t, d, id, "down after up was killed "+tc.after.String()+" in")
+			checkClean(t, d, id, "down after up was killed "+tc.name)
 		})
 	}
 }
@@ -172,6 +240,14 @@ func TestCorruptStateIsReportedNotOverwritten(t *testing.T) {
 	}
 	if err := os.WriteFile(path, orig, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	d.scanSecrets() // while the agents' logs still exist
+	// The leftover check must see a running lab, or its silence after down would prove nothing.
+	running := strings.Join(leftovers(id, d.dir), "\n")
+	for _, want := range []string{"namespace dp-" + id + "-a-vm", "mount ", "process "} {
+		if !strings.Contains(running, want) {
+			t.Errorf("the leftover check does not see %q while the lab runs; it saw:\n%s", want, running)
+		}
 	}
 	if r := d.cmd(ctx, "down"); r.code != 0 {
 		t.Fatalf("%s with the state file restored exited %d:\n%s", r, r.code, lastLines(r.output(), 20))

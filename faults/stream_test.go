@@ -457,6 +457,7 @@ func TestStreamUnderFaults(t *testing.T) {
 			d.agentPID("b")
 		}},
 	}
+	t.Run("only X.509 clients reach A", func(t *testing.T) { checkListenerSecurity(t, o, true) })
 	for _, tc := range cases {
 		if !t.Run(tc.name, func(t *testing.T) { runStream(t, d, o, tc.name, tc.fault) }) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			break
