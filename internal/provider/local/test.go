@@ -72,12 +72,10 @@ func (p *Provider) Test(ctx context.Context) (*netcheck.Report, error) {
 }
 
 func (p *Provider) test(ctx context.Context, d *Deployment) (*netcheck.Report, error) {
-	cfg := d.Config
 	in, err := p.checkInput(d)
 	if err != nil {
 		return nil, err
 	}
-	_ = cfg
 	return netcheck.Run(ctx, labEnv{names: d.Topology.Names()}, *in), nil
 }
 
