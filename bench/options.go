@@ -90,10 +90,7 @@ Flags:
 			}
 		}
 	}
-	o.Command = "go run ./bench"
-	if len(args) > 0 {
-		o.Command += " " + strings.Join(args, " ")
-	}
+	o.Command = commandLine(args)
 	return o, o.validate()
 }
 
@@ -115,4 +112,22 @@ func (o options) validate() error {
 		errs = append(errs, fmt.Errorf("-mosquitto-port %d equals -dualpeer-port: both brokers run at once in Cluster A, use another port", o.MQAPort))
 	}
 	return errors.Join(errs...)
+}
+
+// commandLine is how the benchmark was invoked, for BENCHMARKS.md, without the flags that only
+// say where results go (-out, -json, -state-dir): they do not change what is measured, and the
+// line should be the one a reader reruns.
+func commandLine(args []string) string {
+	parts := []string{"go", "run", "./bench"}
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if strings.HasPrefix(args[i], "-") && (name == "out" || name == "json" || name == "state-dir") {
+			if !hasValue {
+				i++ // skip the value too
+			}
+			continue
+		}
+		parts = append(parts, args[i])
+	}
+	return strings.Join(parts, " ")
 }

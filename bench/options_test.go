@@ -27,6 +27,11 @@ func TestParseOptions(t *testing.T) {
 				t.Errorf("explicit -n lost: %+v", o)
 			}
 		}},
+		"output flags are not part of the command": {args: []string{"-rounds", "2", "-out", "/tmp/x.md", "--json=/tmp/x.json", "-state-dir", "/tmp/s"}, check: func(t *testing.T, o options) {
+			if o.Command != "go run ./bench -rounds 2" {
+				t.Errorf("Command = %q", o.Command)
+			}
+		}},
 		"zero runs":    {args: []string{"-runs", "0"}, wantErr: true},
 		"same ports":   {args: []string{"-mosquitto-port", "28883"}, wantErr: true},
 		"huge latency": {args: []string{"-latency-rate", "1000000", "-latency-duration", "1h"}, wantErr: true},
