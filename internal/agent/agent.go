@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -265,5 +266,11 @@ func (a *Agent) handler() http.Handler {
 		_ = json.NewEncoder(w).Encode(a.Snapshot())
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	// Profiles for performance work (`curl --unix-socket DIR/agent.sock http://a/debug/pprof/profile`).
+	// The socket is 0600 in the state directory, so only its owner can read them.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

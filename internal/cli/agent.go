@@ -2,11 +2,16 @@ package cli
 
 import (
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dualpeer/dualpeer/internal/agent"
 )
+
+// agentMemoryLimit is the agent's default soft memory limit (see GOMEMLIMIT).
+const agentMemoryLimit = 48 << 20
 
 func newAgentCmd(app *App) *cobra.Command {
 	var o agent.Options
@@ -24,6 +29,13 @@ directory, reloads them when they change, and serves /healthz, /readyz, /status 
 				level = slog.LevelDebug
 			}
 			o.Log = slog.New(slog.NewJSONHandler(app.ErrOut, &slog.HandlerOptions{Level: level}))
+			// An edge agent should have a predictable footprint: unless the operator set
+			// GOMEMLIMIT, ask the GC to stay under agentMemoryLimit (a soft limit: the broker's
+			// bounded queues, not the GC, are what bound memory; this only stops the heap from
+			// growing to twice the live data between collections).
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(agentMemoryLimit)
+			}
 			a, err := agent.New(o)
 			if err != nil {
 				return err
