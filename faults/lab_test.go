@@ -292,47 +292,49 @@ func (d *deployment) id() string {
 }
 
 // agentPID returns the pid in DIR/clusters/<c>/agent.pid after checking that it is that cluster's
-// agent (so a stale pid file never makes the test kill a stranger).
-func (d *deployment) agentPID(cluster string) int {
-	d.t.Helper()
+// agent (so a stale pid file never makes the test kill a stranger). It returns an error rather
+// than failing the test because fault goroutines call it.
+func (d *deployment) agentPID(cluster string) (int, error) {
 	p := filepath.Join(d.dir, "clusters", cluster, "agent.pid")
 	b, err := os.ReadFile(p)
 	if err != nil {
-		d.t.Fatalf("agent pid file: %v", err)
+		return 0, fmt.Errorf("agent pid file: %w", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
-		d.t.Fatalf("%s holds %q, not a pid", p, b)
+		return 0, fmt.Errorf("%s holds %q, not a pid", p, b)
 	}
 	cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		d.t.Fatalf("agent of cluster %s (pid %d from %s) is not running: %v", cluster, pid, p, err)
+		return 0, fmt.Errorf("agent of cluster %s (pid %d from %s) is not running: %w", cluster, pid, p, err)
 	}
 	if !bytes.Contains(cl, []byte("agent")) || !bytes.Contains(cl, []byte(filepath.Join(d.dir, "clusters", cluster))) {
-		d.t.Fatalf("pid %d from %s is not cluster %s's agent: %q", pid, p, cluster, bytes.ReplaceAll(cl, []byte{0}, []byte{' '}))
+		return 0, fmt.Errorf("pid %d from %s is not cluster %s's agent: %q", pid, p, cluster, bytes.ReplaceAll(cl, []byte{0}, []byte{' '}))
 	}
-	return pid
+	return pid, nil
 }
 
 // killAgent SIGKILLs the cluster's agent and waits (bounded) until it is gone.
-func (d *deployment) killAgent(cluster string) {
-	d.t.Helper()
-	pid := d.agentPID(cluster)
+func (d *deployment) killAgent(cluster string) error {
+	pid, err := d.agentPID(cluster)
+	if err != nil {
+		return err
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		d.t.Fatalf("kill agent %s (pid %d): %v", cluster, pid, err)
+		return fmt.Errorf("kill agent %s (pid %d): %w", cluster, pid, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-			return
+			return nil
 		}
-		// A zombie has no cmdline left; its parent (the init reaper) collects it.
+		// A zombie is dead; its parent (the init reaper) collects it.
 		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && bytes.Contains(st, []byte(") Z ")) {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	d.t.Fatalf("agent %s (pid %d) still alive 10s after SIGKILL", cluster, pid)
+	return fmt.Errorf("agent %s (pid %d) still alive 10s after SIGKILL", cluster, pid)
 }
 
 // collectKeys remembers the private keys the state directory holds now (down removes them, so

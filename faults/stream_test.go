@@ -130,7 +130,7 @@ func (s *stream) connectSub(ctx context.Context, first bool) (*paho.Client, erro
 		OnServerDisconnect: func(*paho.Disconnect) {},
 	})
 	expiry := uint32(600)
-	ca, err := c.Connect(hctx, &paho.Connect{ClientID: "faults-sub-" + s.runID, KeepAlive: 5, CleanStart: first,
+	ca, err := c.Connect(hctx, &paho.Connect{ClientID: "faults-sub-" + s.runID, KeepAlive: 10, CleanStart: first,
 		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
 	if err != nil {
 		tc.Close()
@@ -202,7 +202,7 @@ func (s *stream) connectPub(ctx context.Context, w int) (*paho.Client, error) {
 		OnClientError: func(error) {}, OnServerDisconnect: func(*paho.Disconnect) {}})
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := c.Connect(cctx, &paho.Connect{ClientID: fmt.Sprintf("faults-pub-%s-%d", s.runID, w), KeepAlive: 5, CleanStart: true}); err != nil {
+	if _, err := c.Connect(cctx, &paho.Connect{ClientID: fmt.Sprintf("faults-pub-%s-%d", s.runID, w), KeepAlive: 10, CleanStart: true}); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("MQTT CONNECT to B: %w", err)
 	}
@@ -341,7 +341,7 @@ const (
 
 // runStream runs one stream with fault injected at faultAt and checks that no acknowledged
 // message is lost.
-func runStream(t *testing.T, d *deployment, o outputs, name string, fault func(context.Context, *stream)) counts {
+func runStream(t *testing.T, d *deployment, o outputs, name string, fault func(context.Context, *testing.T, *stream)) counts {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
@@ -351,7 +351,7 @@ func runStream(t *testing.T, d *deployment, o outputs, name string, fault func(c
 	faultDone := make(chan struct{})
 	var injected func()
 	if fault != nil {
-		injected = func() { defer close(faultDone); fault(ctx, s) }
+		injected = func() { defer close(faultDone); fault(ctx, t, s) }
 	} else {
 		close(faultDone)
 	}
@@ -397,7 +397,7 @@ func TestStreamUnderFaults(t *testing.T) {
 		defer ccancel()
 		_ = netlab.SetPeeringLink(cctx, topo, true)
 	})
-	restart := func(ctx context.Context) {
+	restart := func(ctx context.Context, t *testing.T) {
 		r := d.cmd(ctx, "up")
 		if r.code != 0 {
 			t.Errorf("%s after an agent was killed exited %d:\n%s", r, r.code, lastLines(r.output(), 20))
@@ -405,10 +405,10 @@ func TestStreamUnderFaults(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		fault func(context.Context, *stream)
+		fault func(context.Context, *testing.T, *stream)
 	}{
 		{"no fault", nil},
-		{"peering link cut for 10s", func(ctx context.Context, s *stream) {
+		{"peering link cut for 10s", func(ctx context.Context, t *testing.T, s *stream) {
 			if err := netlab.SetPeeringLink(ctx, topo, false); err != nil {
 				t.Errorf("cut the peering link: %v", err)
 				return
@@ -426,22 +426,31 @@ func TestStreamUnderFaults(t *testing.T) {
 				t.Errorf("%d messages reached A while the peering link was down: the cut did not cut", during)
 			}
 		}},
-		{"A's agent SIGKILLed and restarted", func(ctx context.Context, _ *stream) {
-			d.killAgent("a")
+		{"A's agent SIGKILLed and restarted", func(ctx context.Context, t *testing.T, _ *stream) {
+			if err := d.killAgent("a"); err != nil {
+				t.Error(err)
+				return
+			}
 			time.Sleep(2 * time.Second)
-			restart(ctx)
+			restart(ctx, t)
 		}},
-		{"B's agent SIGKILLed and restarted", func(ctx context.Context, _ *stream) {
-			d.killAgent("b")
+		{"B's agent SIGKILLed and restarted", func(ctx context.Context, t *testing.T, _ *stream) {
+			if err := d.killAgent("b"); err != nil {
+				t.Error(err)
+				return
+			}
 			time.Sleep(2 * time.Second)
-			restart(ctx)
+			restart(ctx, t)
 		}},
-		{"remote endpoint unreachable when B starts", func(ctx context.Context, _ *stream) {
+		{"remote endpoint unreachable when B starts", func(ctx context.Context, t *testing.T, _ *stream) {
 			if err := netlab.SetPeeringLink(ctx, topo, false); err != nil {
 				t.Errorf("cut the peering link: %v", err)
 				return
 			}
-			d.killAgent("b")
+			if err := d.killAgent("b"); err != nil {
+				t.Error(err)
+				return
+			}
 			// `up` restarts B while A cannot be reached; the link comes back 5 s later.
 			c, out := d.start("up")
 			time.Sleep(5 * time.Second)
@@ -454,7 +463,9 @@ func TestStreamUnderFaults(t *testing.T) {
 				t.Logf("%s while the link was cut exited %d (B's agent must run anyway):\n%s", r, r.code, lastLines(r.output(), 10))
 			}
 			// Whatever up said, B's agent must be running now.
-			d.agentPID("b")
+			if _, err := d.agentPID("b"); err != nil {
+				t.Errorf("B's agent after up with A unreachable: %v", err)
+			}
 		}},
 	}
 	t.Run("only X.509 clients reach A", func(t *testing.T) { checkListenerSecurity(t, o, true) })
