@@ -267,7 +267,8 @@ func (p *Provider) Up(ctx context.Context, cfg *blueprint.Config) (*Result, erro
 		return res, err
 	}
 	if err := step("Waiting for both agents to be ready", func() error {
-		return p.waitHealthy(ctx, 20*time.Second)
+		// Generous: an agent restarted after a crash first replays its broker's queue from disk.
+		return p.waitHealthy(ctx, 60*time.Second)
 	}); err != nil {
 		return res, err
 	}
