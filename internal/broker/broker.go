@@ -25,6 +25,7 @@ type Broker struct {
 	server  *mqtt.Server
 	db      *kvLog
 	store   *storeHook
+	flow    *flowHook
 	metrics *metrics
 	gauges  *gaugeCollector
 	reg     prometheus.Registerer
@@ -96,7 +97,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		modes[l.Name] = l.Auth
 	}
 	auth := &authHook{modes: modes, metrics: b.metrics, log: log}
-	// The store hook goes first so a message is recorded before anything else sees it.
+	// The flow hook holds a publisher before its message is recorded and acknowledged;
+	// then the store hook records it before anything else sees it.
+	b.flow = newFlowHook(server, int(lim.HoldPublishersAt))
+	if err := server.AddHook(b.flow, nil); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("add broker flow hook: %w", err)
+	}
 	if err := server.AddHook(b.store, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker store hook: %w", err)

@@ -50,11 +50,15 @@ type Limits struct {
 	MaxClients        int64         // concurrent connections; default 10000
 	HandshakeTimeout  time.Duration // TLS handshake + CONNECT; default 10s
 	MaxQueuedMessages uint16        // unacked QoS 1 messages per session; default 10000
-	ReceiveMaximum    uint16        // QoS 1 messages a client may have unacked towards us; default 1024
-	MaxPendingWrites  int32         // packets queued to one socket; default 8192
-	MaxMessageExpiry  time.Duration // oldest queued message; default 24h
-	MaxSessionExpiry  time.Duration // cap on a disconnected session's life; default 24h
-	SyncInterval      time.Duration // fsync period of the state log; default 1s
+	// HoldPublishersAt is the queue depth of a connected subscriber at which QoS 1
+	// publishers to its topics are held (back-pressure, see flow.go) instead of the
+	// queue overflowing; default min(MaxQueuedMessages/2, 2048).
+	HoldPublishersAt uint16
+	ReceiveMaximum   uint16        // QoS 1 messages a client may have unacked towards us; default 1024
+	MaxPendingWrites int32         // packets queued to one socket; default 8192
+	MaxMessageExpiry time.Duration // oldest queued message; default 24h
+	MaxSessionExpiry time.Duration // cap on a disconnected session's life; default 24h
+	SyncInterval     time.Duration // fsync period of the state log; default 1s
 }
 
 func (l Limits) withDefaults() Limits {
@@ -69,6 +73,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxQueuedMessages == 0 {
 		l.MaxQueuedMessages = 10000
+	}
+	if l.HoldPublishersAt == 0 || l.HoldPublishersAt > l.MaxQueuedMessages {
+		l.HoldPublishersAt = min(l.MaxQueuedMessages/2, 2048)
 	}
 	if l.ReceiveMaximum == 0 {
 		l.ReceiveMaximum = 1024

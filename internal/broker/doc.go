@@ -21,6 +21,10 @@
 //     restart may deliver a message twice. The log is written with write(2) on every
 //     change (safe against a process crash) and fsynced on Close and every SyncInterval
 //     (a power loss may lose the last interval).
+//   - Back-pressure: a QoS 1 publisher is held (its connection is not read) while a
+//     connected subscriber of its topic has Limits.HoldPublishersAt messages queued, so
+//     a fast publisher and a slower consumer do not overflow the consumer's queue; a
+//     consumer that acknowledges nothing for 2 s stops holding publishers (flow.go).
 //   - Bounded queues (the documented policy): every client session holds at most
 //     Limits.MaxQueuedMessages unacknowledged QoS 1 messages (delivered or waiting for
 //     the client's receive window); a message beyond that is dropped for that client

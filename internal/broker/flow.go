@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// flowHook applies back-pressure to QoS 1 publishers. mochi drops a QoS 1 message for a
+// session whose queue holds Limits.MaxQueuedMessages unacknowledged messages — after the
+// publisher got its PUBACK, so the message is lost although it was acknowledged. A
+// publisher that outruns a connected consumer (Cluster B's dataflow forwarding to A
+// over a slower link) reached that limit within seconds once the broker itself got
+// faster. So, before a QoS 1 PUBLISH is recorded and acknowledged, the publisher's
+// connection goroutine waits while a connected subscriber of the topic has
+// Limits.HoldPublishersAt or more messages queued: the publisher stops being read,
+// TCP and its receive maximum slow it down, and nothing is dropped.
+//
+// A subscriber that makes no progress (no acknowledgement for holdStall) stops holding
+// anyone until its queue falls below the mark again, so a stuck or hostile consumer
+// cannot stall publishers for long; its own queue then follows the drop policy.
+// Disconnected sessions never hold publishers (nothing would drain them).
+type flowHook struct {
+	mqtt.HookBase
+	server *mqtt.Server
+	mark   int           // queue depth at which publishers are held
+	stall  time.Duration // no progress for this long: stop holding for that subscriber
+	poll   time.Duration
+	held   atomic.Int64 // publishes that waited (for tests and metrics)
+
+	mu      sync.Mutex
+	stalled map[string]bool // client id → gave up holding for it
+}
+
+const (
+	holdStall = 2 * time.Second
+	holdPoll  = 500 * time.Microsecond
+)
+
+func newFlowHook(server *mqtt.Server, mark int) *flowHook {
+	return &flowHook{server: server, mark: mark, stall: holdStall, poll: holdPoll, stalled: map[string]bool{}}
+}
+
+func (h *flowHook) ID() string { return "dualpeer-flow" }
+
+func (h *flowHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnPublish}, []byte{b})
+}
+
+func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || pk.FixedHeader.Qos == 0 || h.mark <= 0 {
+		return pk, nil
+	}
+	// Fast path: no session can be at the mark while all sessions together are below it.
+	if atomic.LoadInt64(&h.server.Info.Inflight) < int64(h.mark) {
+		return pk, nil
+	}
+	var deadline time.Time
+	last, waited := -1, false
+	for {
+		sub, depth := h.fullest(cl.ID, pk.TopicName)
+		if sub == nil {
+			return pk, nil
+		}
+		now := time.Now()
+		if last < 0 || depth < last {
+			deadline = now.Add(h.stall) // progress: keep waiting
+		}
+		last = depth
+		if cl.Closed() {
+			return pk, nil
+		}
+		if now.After(deadline) {
+			h.mu.Lock()
+			h.stalled[sub.ID] = true
+			h.mu.Unlock()
+			h.server.Log.Warn("subscriber makes no progress; no longer holding publishers for it",
+				"client", sub.ID, "queued", depth)
+			return pk, nil
+		}
+		if !waited {
+			waited = true
+			h.held.Add(1)
+		}
+		time.Sleep(h.poll)
+	}
+}
+
+// fullest returns a connected subscriber of topic (other than the publisher) whose
+// queue is at the mark, and its depth; nil when nobody should hold the publisher.
+func (h *flowHook) fullest(publisher, topic string) (*mqtt.Client, int) {
+	subs := h.server.Topics.Subscribers(topic)
+	check := func(id string, sub packets.Subscription) (*mqtt.Client, int) {
+		if id == publisher || sub.Qos == 0 {
+			return nil, 0
+		}
+		c, ok := h.server.Clients.Get(id)
+		if !ok || c.Closed() || c.Net.Inline {
+			return nil, 0
+		}
+		n := c.State.Inflight.Len()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if n < h.mark {
+			delete(h.stalled, id) // recovered: it may hold publishers again
+			return nil, 0
+		}
+		if h.stalled[id] {
+			return nil, 0
+		}
+		return c, n
+	}
+	for id, sub := range subs.Subscriptions {
+		if c, n := check(id, sub); c != nil {
+			return c, n
+		}
+	}
+	// A shared group delivers to one member: hold only when every member is full.
+	for _, group := range subs.Shared {
+		var full *mqtt.Client
+		depth := 0
+		for id, sub := range group {
+			c, n := check(id, sub)
+			if c == nil {
+				full = nil
+				break
+			}
+			full, depth = c, n
+		}
+		if full != nil {
+			return full, depth
+		}
+	}
+	return nil, 0
+}

@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// manualSub is an in-process subscriber that acknowledges only when told to.
+type manualSub struct {
+	c *paho.Client
+
+	mu      sync.Mutex
+	acking  bool
+	backlog []*paho.Publish
+	seen    map[string]bool
+}
+
+func newManualSub(t *testing.T, b *Broker, id, topic string) *manualSub {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := b.DialInProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &manualSub{seen: map[string]bool{}}
+	s.c = paho.NewClient(paho.ClientConfig{Conn: conn, EnableManualAcknowledgment: true,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.seen[string(pr.Packet.Payload)] = true
+			if s.acking {
+				_ = s.c.Ack(pr.Packet)
+			} else {
+				s.backlog = append(s.backlog, pr.Packet)
+			}
+			return true, nil
+		}}})
+	if _, err := s.c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.c.Disconnect(&paho.Disconnect{}) })
+	return s
+}
+
+func (s *manualSub) startAcking() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acking = true
+	for _, p := range s.backlog {
+		_ = s.c.Ack(p)
+	}
+	s.backlog = nil
+}
+
+func (s *manualSub) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+// publishAll publishes n QoS 1 messages in order and reports when all were acknowledged.
+func publishAll(t *testing.T, b *Broker, id, topic string, n int) <-chan error {
+	t.Helper()
+	pub := inprocClient(t, b, id, true, nil)
+	t.Cleanup(func() { _ = pub.Disconnect(&paho.Disconnect{}) })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for i := range n {
+			if _, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(fmt.Sprint(i))}); err != nil {
+				done <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBackPressure: a publisher that outruns a connected consumer is held at
+// HoldPublishersAt instead of the consumer's queue overflowing (which drops
+// acknowledged messages), and a consumer that never acknowledges holds it only for the
+// stall time.
+func TestBackPressure(t *testing.T) {
+	const n = 60
+	lim := Limits{MaxQueuedMessages: 20, HoldPublishersAt: 10}
+	cases := []struct {
+		name      string
+		ack       bool // the consumer starts acknowledging once the publisher is held
+		wantDrops int64
+	}{
+		{name: "slow consumer: held, nothing dropped", ack: true, wantDrops: 0},
+		{name: "stuck consumer: released after the stall, queue overflows", ack: false, wantDrops: n - 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBroker(t, Config{DataDir: t.TempDir(), Limits: lim, Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}, nil)
+			b.flow.stall = 300 * time.Millisecond
+			sub := newManualSub(t, b, "consumer", "bp")
+			done := publishAll(t, b, "producer", "bp", n)
+			waitFor(t, "publisher held", 10*time.Second, func() bool { return b.flow.held.Load() > 0 })
+			if tc.ack {
+				// While held the consumer has exactly the mark queued; nothing more.
+				time.Sleep(50 * time.Millisecond)
+				if got := sub.count(); got != int(lim.HoldPublishersAt) {
+					t.Errorf("consumer received %d messages while the publisher was held, want %d", got, lim.HoldPublishersAt)
+				}
+				sub.startAcking()
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("publisher still blocked after 15 s")
+			}
+			if tc.ack {
+				waitFor(t, "every message delivered", 10*time.Second, func() bool { return sub.count() == n })
+			}
+			// mochi routes a message after its PUBACK: the last one may still be on its way.
+			time.Sleep(100 * time.Millisecond)
+			if got := b.Stats().QueueFullDrops; got != tc.wantDrops {
+				t.Errorf("queue-full drops %d, want %d", got, tc.wantDrops)
+			}
+		})
+	}
+}
