@@ -84,6 +84,17 @@ func (h *storeHook) set(key string, v storage.Serializable) error {
 	return nil
 }
 
+// flush puts every queued record into the kernel (see kvLog). The hot path (a QoS 1
+// message: pending set, delivery set, pending delete, delivery delete) flushes only
+// before the PUBACK; the rare changes flush at once, as every change did before.
+func (h *storeHook) flush() error {
+	if err := h.db.Flush(); err != nil && err != errStoreClosed {
+		h.Log.Error("broker state write failed", "error", err)
+		return err
+	}
+	return nil
+}
+
 func (h *storeHook) del(key string) {
 	if err := h.db.Delete(key); err != nil && err != errStoreClosed {
 		h.Log.Error("broker state delete failed", "key_kind", key[:3], "error", err)
@@ -121,6 +132,7 @@ func (h *storeHook) updateClient(cl *mqtt.Client) {
 		},
 		Will: storage.ClientWill(cl.Properties.Will),
 	})
+	_ = h.flush()
 }
 
 func (h *storeHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
@@ -141,6 +153,7 @@ func (h *storeHook) forgetClient(id string) {
 			h.del(k)
 		}
 	}
+	_ = h.flush()
 }
 
 func (h *storeHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
@@ -163,12 +176,14 @@ func (h *storeHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byt
 			RetainAsPublished: f.RetainAsPublished,
 		})
 	}
+	_ = h.flush() // before the SUBACK
 }
 
 func (h *storeHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	for _, f := range pk.Filters {
 		h.del(subKey(cl.ID, f.Filter))
 	}
+	_ = h.flush()
 }
 
 func toMessage(key, t, client string, pk packets.Packet) *storage.Message {
@@ -199,22 +214,28 @@ func toMessage(key, t, client string, pk packets.Packet) *storage.Message {
 func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
 	if r == -1 {
 		h.del(retainedKey(pk.TopicName))
-		return
+	} else {
+		_ = h.set(retainedKey(pk.TopicName), toMessage(retainedKey(pk.TopicName), storage.RetainedKey, cl.ID, pk))
 	}
-	_ = h.set(retainedKey(pk.TopicName), toMessage(retainedKey(pk.TopicName), storage.RetainedKey, cl.ID, pk))
+	_ = h.flush()
 }
 
 func (h *storeHook) OnRetainedExpired(topic string) { h.del(retainedKey(topic)) }
 
-// OnPublish runs before mochi acknowledges a QoS 1 PUBLISH. If the message cannot be
-// recorded, it is rejected without an acknowledgement, so the publisher keeps it and
-// sends it again: refusing is always better than acknowledging and losing.
+// OnPublish runs before mochi acknowledges a QoS 1 PUBLISH: the pending record and
+// every record queued before it are in the kernel when it returns, so the PUBACK that
+// follows survives a process crash. If the message cannot be recorded, it is rejected
+// without an acknowledgement, so the publisher keeps it and sends it again: refusing
+// is always better than acknowledging and losing.
 func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
 		return pk, nil
 	}
 	key := pendKey(cl.ID, pk.PacketID)
 	if err := h.set(key, toMessage(key, pendingKey, cl.ID, pk)); err != nil {
+		return pk, packets.ErrRejectPacket
+	}
+	if err := h.flush(); err != nil {
 		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
