@@ -167,7 +167,7 @@ func TestSpecCustomCIDRs(t *testing.T) {
 	if ip := o.str(t, "cluster_a_vm_private_ip"); ip != "192.168.1.4" {
 		t.Fatalf("A's VM IP %s, want 192.168.1.4", ip)
 	}
-	out, err := exec.Command("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", d.state+"/pki/server-leaf.crt").CombinedOutput()
+	out, err := exec.Command("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", d.state+"/certs/server-leaf-ca.crt").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "192.168.1.4") {
 		// The file name is pki's; fall back to the synced secret on Cluster A.
 		out, err = exec.Command("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", d.state+"/clusters/a/secrets/broker-tls-cert/tls.crt").CombinedOutput()
@@ -217,4 +217,39 @@ func checkLiveSnapshot(t *testing.T, stateDir string) {
 	if snap.Topology == nil || !snap.Topology.Live {
 		t.Error("dashboard: topology without live state")
 	}
+}
+
+// TestRotatedClientLeafRefused: `certs rotate` on the deployment's certificates, then `up`:
+// Cluster A refuses the replaced client leaf (revocation list in its client CA config map) and
+// the link keeps working with the new one.
+func TestRotatedClientLeafRefused(t *testing.T) {
+	d := newDeployment(t)
+	d.mustRun("up", "-q")
+	f := d.outputs().files(t)
+	oldDir := t.TempDir()
+	for _, k := range []string{"client_cert", "client_key"} {
+		b, err := os.ReadFile(f[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(oldDir+"/"+k, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := func(cert, key string) result {
+		return d.run(context.Background(), "exec", "a", "--", "mosquitto_pub", "-h", "10.1.1.4", "-p", "28883",
+			"--cafile", f["server_root_ca"], "--cert", cert, "--key", key, "-q", "1", "-t", "rotation", "-m", "x")
+	}
+	if r := pub(oldDir+"/client_cert", oldDir+"/client_key"); r.code != 0 {
+		t.Fatalf("the original client leaf is refused before rotation:\n%s", r.all())
+	}
+	d.mustRun("certs", "rotate")
+	d.mustRun("up", "-q")
+	if r := pub(oldDir+"/client_cert", oldDir+"/client_key"); r.code == 0 {
+		t.Fatalf("Cluster A still accepts the client leaf replaced by certs rotate")
+	}
+	if r := pub(f["client_cert"], f["client_key"]); r.code != 0 {
+		t.Fatalf("the new client leaf is refused:\n%s", r.all())
+	}
+	d.mustRun("test")
 }

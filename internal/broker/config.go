@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -151,14 +152,23 @@ func (t *TLSConfig) serverConfig(auth AuthMode) (*tls.Config, error) {
 		if !pool.AppendCertsFromPEM(t.ClientCAPEM) {
 			return nil, errors.New("trusted client CA bundle contains no PEM certificate; check the config map named by trustedClientCaCert")
 		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		crls, err := parseCRLs(t.ClientCAPEM)
+		if err != nil {
+			return nil, err
+		}
 		cfg.ClientCAs = pool
 		// Go verifies the chain (including expiry) against ClientCAs using the
 		// intermediates the client sends; we additionally insist on the clientAuth
-		// EKU being present, because Go accepts a leaf with no EKU at all.
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		// EKU being present, because Go accepts a leaf with no EKU at all, and refuse
+		// certificates revoked by a CRL in the trusted bundle (a leaf replaced by
+		// `dualpeer certs rotate`).
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("client certificate required")
+			}
+			if err := checkRevoked(cs.VerifiedChains, crls); err != nil {
+				return err
 			}
 			for _, u := range cs.PeerCertificates[0].ExtKeyUsage {
 				if u == x509.ExtKeyUsageClientAuth {
@@ -169,4 +179,49 @@ func (t *TLSConfig) serverConfig(auth AuthMode) (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseCRLs returns the "X509 CRL" blocks of a trusted CA bundle (certificates are skipped).
+func parseCRLs(bundle []byte) ([]*x509.RevocationList, error) {
+	var out []*x509.RevocationList
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out, nil
+		}
+		if b.Type != "X509 CRL" {
+			continue
+		}
+		crl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("trusted client CA bundle: a revocation list does not parse: %w", err)
+		}
+		out = append(out, crl)
+	}
+}
+
+// checkRevoked refuses a chain in which a certificate is listed by a CRL that its own issuer
+// signed. CRLs from anyone else are ignored, so a CRL cannot be used to revoke a foreign CA's
+// certificates.
+func checkRevoked(chains [][]*x509.Certificate, crls []*x509.RevocationList) error {
+	if len(crls) == 0 {
+		return nil
+	}
+	for _, chain := range chains {
+		for i := 0; i+1 < len(chain); i++ {
+			cert, issuer := chain[i], chain[i+1]
+			for _, crl := range crls {
+				if crl.CheckSignatureFrom(issuer) != nil {
+					continue
+				}
+				for _, e := range crl.RevokedCertificateEntries {
+					if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+						return fmt.Errorf("client certificate %q (serial %x) has been revoked by its issuer %q", cert.Subject.CommonName, cert.SerialNumber, issuer.Subject.CommonName)
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -95,8 +95,9 @@ func Run(ctx context.Context, env Env, in Input) *Report {
 		in.Timeout = 3 * time.Second
 	}
 	r := &Report{}
+	timeout := in.Timeout
 	add := func(name string, fn func(ctx context.Context) (string, error), diagnose func(error) string) bool {
-		cctx, cancel := context.WithTimeout(ctx, in.Timeout)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		start := time.Now()
 		detail, err := fn(cctx)
@@ -151,6 +152,8 @@ func Run(ctx context.Context, env Env, in Input) *Report {
 		return tlsProbe(ctx, env, listener, in)
 	}, func(err error) string { return err.Error() })
 
+	// Right after `up` the dataflow may still be connecting to A: give the round trip longer.
+	timeout = 3 * in.Timeout
 	add("mqtt B:"+in.InputTopic+" -> dataflow -> A:"+in.OutputTopic, func(ctx context.Context) (string, error) {
 		lat, err := mqttRoundTrip(ctx, env, listener, in)
 		if err != nil {

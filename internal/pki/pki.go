@@ -96,6 +96,10 @@ type Material struct {
 	ServerIP netip.Addr
 	Server   Chain
 	Client   Chain
+	// RevokedClientSerials are the serials (hex, as Describe prints them) of client leaves that
+	// Rotate replaced. ClientCRL turns them into a revocation list that Cluster A's X.509
+	// listener checks, so a rotated-away client certificate stops working at once.
+	RevokedClientSerials []string
 }
 
 // EncodeCerts returns the certificates as concatenated "CERTIFICATE" PEM blocks.

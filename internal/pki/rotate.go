@@ -55,7 +55,8 @@ func Rotate(ctx context.Context, m *Material, o Options) (*Material, []Change, e
 		}
 	}
 	now := o.now()
-	out := &Material{Mode: mode, ServerIP: o.ServerIP, Server: m.Server, Client: m.Client}
+	out := &Material{Mode: mode, ServerIP: o.ServerIP, Server: m.Server, Client: m.Client,
+		RevokedClientSerials: append(append([]string(nil), m.RevokedClientSerials...), Describe(m.Client.Leaf).Serial)}
 	var changes []Change
 	for _, c := range []struct {
 		name string

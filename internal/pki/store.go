@@ -53,8 +53,9 @@ var (
 
 // info is the non-secret description stored next to the material.
 type info struct {
-	Mode     Mode   `json:"mode"`
-	ServerIP string `json:"serverIP,omitempty"`
+	Mode                 Mode     `json:"mode"`
+	ServerIP             string   `json:"serverIP,omitempty"`
+	RevokedClientSerials []string `json:"revokedClientSerials,omitempty"`
 }
 
 // HasMaterial reports whether dir already holds certificates (so a caller can refuse to overwrite).
@@ -106,7 +107,7 @@ func (m *Material) WriteDir(ctx context.Context, dir string) error {
 			file{c.f.leafCert, c.ch.BundlePEM(), certFileMode},
 		)
 	}
-	in := info{Mode: m.Mode}
+	in := info{Mode: m.Mode, RevokedClientSerials: m.RevokedClientSerials}
 	if m.ServerIP.IsValid() {
 		in.ServerIP = m.ServerIP.String()
 	}
@@ -172,6 +173,7 @@ func LoadDir(ctx context.Context, dir string) (*Material, error) {
 			return nil, fmt.Errorf("read %s: %w (delete it and run `dualpeer certs import %s` to rebuild it)", filepath.Join(dir, FileInfo), err, dir)
 		}
 		m.Mode = in.Mode
+		m.RevokedClientSerials = in.RevokedClientSerials
 		if in.ServerIP != "" {
 			ip, err := netip.ParseAddr(in.ServerIP)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/dualpeer/dualpeer/internal/aio"
 	"github.com/dualpeer/dualpeer/internal/blueprint"
@@ -17,8 +18,9 @@ import (
 // material is the TLS material of one deployment: the link's chains (nil in Key Vault mode,
 // where the clusters read the vault) and each cluster's own AIO CA for the default listener.
 type material struct {
-	link    *pki.Material
-	cluster map[string]*clusterCA
+	link      *pki.Material
+	clientCRL []byte // revokes rotated-away client leaves; nil when none was rotated
+	cluster   map[string]*clusterCA
 }
 
 // ensureCertificates reuses the generated chains while they still fit (same mode, same server
@@ -28,7 +30,7 @@ type material struct {
 func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config, serverIP netip.Addr) (*material, error) {
 	mat := &material{cluster: map[string]*clusterCA{}}
 	for _, c := range []string{"a", "b"} {
-		ca, err := loadOrCreateClusterCA(ctx, filepath.Join(p.lay.pki(), "cluster-"+c), cfg.VMPrivateIP(c))
+		ca, err := loadOrCreateClusterCA(ctx, filepath.Join(p.lay.material(), "cluster-"+c), cfg.VMPrivateIP(c))
 		if err != nil {
 			return nil, err
 		}
@@ -46,10 +48,10 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 				}
 			}
 		}
-		// A chain imported with `dualpeer certs import DIR --out <state-dir>/pki` is published
+		// A chain imported with `dualpeer certs import DIR` (into <state-dir>/certs) is published
 		// to the vaults, as the key-vault-publisher module would.
-		if ext := cfg.ExternalCertificates; ext == nil && pki.HasMaterial(p.lay.pki()) {
-			m, err := pki.LoadDir(ctx, p.lay.pki())
+		if ext := cfg.ExternalCertificates; ext == nil && pki.HasMaterial(p.lay.material()) {
+			m, err := pki.LoadDir(ctx, p.lay.material())
 			if err != nil {
 				return nil, err
 			}
@@ -62,7 +64,7 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 		for _, c := range []string{"a", "b"} {
 			for _, n := range pki.SecretNames() {
 				if _, err := os.Stat(filepath.Join(p.lay.vault(c), n)); err != nil {
-					return nil, fmt.Errorf("Key Vault mode (should_create_certificates = false): secret %q is missing from Cluster %s's local vault %s; import your chain with `dualpeer certs import DIR --out %s`, set external_certificates, or set should_create_certificates = true to generate one", n, c, p.lay.vault(c), p.lay.pki())
+					return nil, fmt.Errorf("Key Vault mode (should_create_certificates = false): secret %q is missing from Cluster %s's local vault %s; import your chain with `dualpeer certs import DIR --out %s`, set external_certificates, or set should_create_certificates = true to generate one", n, c, p.lay.vault(c), p.lay.material())
 				}
 			}
 		}
@@ -73,8 +75,8 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 		mode = pki.ModeTerraform
 	}
 	var m *pki.Material
-	if pki.HasMaterial(p.lay.pki()) {
-		old, err := pki.LoadDir(ctx, p.lay.pki())
+	if pki.HasMaterial(p.lay.material()) {
+		old, err := pki.LoadDir(ctx, p.lay.material())
 		if err == nil && old.Mode == mode && old.ServerIP == serverIP {
 			m = old
 		} else if err == nil {
@@ -87,7 +89,7 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 		if err != nil {
 			return nil, err
 		}
-		if err := m.WriteDir(ctx, p.lay.pki()); err != nil {
+		if err := m.WriteDir(ctx, p.lay.material()); err != nil {
 			return nil, err
 		}
 	}
@@ -97,6 +99,11 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 		}
 	}
 	mat.link = m
+	crl, err := m.ClientCRLFile(p.lay.material(), time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	mat.clientCRL = crl
 	return mat, nil
 }
 
@@ -114,7 +121,9 @@ func linkParams(cfg *blueprint.Config, serverIP netip.Addr) aio.LinkParams {
 	}
 }
 
-func linkCerts(m *pki.Material) (*aio.LinkCerts, error) {
+// linkCerts is the link's PEM material. The client CA bundle carries the revocation list of
+// rotated-away client leaves (crl, may be nil) so that Cluster A refuses them.
+func linkCerts(m *pki.Material, crl []byte) (*aio.LinkCerts, error) {
 	sk, err := pki.EncodeKey(m.Server.LeafKey)
 	if err != nil {
 		return nil, err
@@ -126,7 +135,7 @@ func linkCerts(m *pki.Material) (*aio.LinkCerts, error) {
 	return &aio.LinkCerts{
 		ServerChainPEM:        m.Server.BundlePEM(),
 		ServerKeyPEM:          sk,
-		ClientRootCAPEM:       pki.EncodeCerts(m.Client.Root),
+		ClientRootCAPEM:       append(pki.EncodeCerts(m.Client.Root), crl...),
 		ClientLeafPEM:         m.Client.BundlePEM(),
 		ClientKeyPEM:          ck,
 		ClientIntermediatePEM: pki.EncodeCerts(m.Client.Intermediate),
@@ -139,7 +148,7 @@ func linkCerts(m *pki.Material) (*aio.LinkCerts, error) {
 func manifestsFor(cfg *blueprint.Config, serverIP netip.Addr, mat *material) (a, b *aio.Manifests, err error) {
 	lp := linkParams(cfg, serverIP)
 	if mat.link != nil {
-		if lp.Certs, err = linkCerts(mat.link); err != nil {
+		if lp.Certs, err = linkCerts(mat.link, mat.clientCRL); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -208,7 +217,7 @@ type ClientFiles struct {
 }
 
 func (p *Provider) clientFiles() ClientFiles {
-	d := p.lay.certs()
+	d := p.lay.clientDir()
 	return ClientFiles{
 		ServerRootCA: filepath.Join(d, "server-root-ca.crt"),
 		ClientCert:   filepath.Join(d, "client.crt"),

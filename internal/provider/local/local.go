@@ -336,7 +336,7 @@ func (p *Provider) Down(ctx context.Context) error {
 	end = p.prog.Start("Removing generated certificates, secrets and scripts")
 	keepVault := d != nil && d.Config != nil && d.Config.CertMode() == blueprint.CertModeKeyVault
 	for _, path := range p.lay.generated() {
-		if keepVault && (path == filepath.Join(p.lay.root, "vault") || path == p.lay.pki()) {
+		if keepVault && (path == filepath.Join(p.lay.root, "vault") || path == p.lay.material()) {
 			continue // Key Vault mode: the user's imported chain is theirs; down must not lose it.
 		}
 		if err := os.RemoveAll(path); err != nil {

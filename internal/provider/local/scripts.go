@@ -21,7 +21,7 @@ func (p *Provider) renderScripts(cfg *blueprint.Config, topo netlab.Topology, ma
 	ci := scripts.ClientInput{Namespace: cfg.AIONamespace, ClientSecret: cfg.SiteClientSecretName,
 		TrustedCAConfigMap: cfg.SiteTLSCAConfigMapName, Manifests: mb}
 	if mat.link != nil {
-		lc, err := linkCerts(mat.link)
+		lc, err := linkCerts(mat.link, mat.clientCRL)
 		if err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func (p *Provider) checkInput(d *Deployment) (*netcheck.Input, error) {
 		in.BLocalAddr = fmt.Sprintf("127.0.0.1:%d", aio.AnonymousPort)
 	} else {
 		// The default listener, TLS with Cluster B's own AIO CA.
-		caPEM, err := os.ReadFile(filepath.Join(p.lay.pki(), "cluster-b", pki.SecretAIORootCACert))
+		caPEM, err := os.ReadFile(filepath.Join(p.lay.material(), "cluster-b", pki.SecretAIORootCACert))
 		if err != nil {
 			return nil, err
 		}

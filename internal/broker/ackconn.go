@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// ackConn sits under every client connection (under TLS where there is TLS) and
+// coalesces what the broker writes while it works through packets that arrived
+// together. mochi handles one packet at a time and writes each acknowledgement at
+// once: a burst of 30 QoS 1 PUBLISHes cost 30 state-log write(2)s (each PUBACK needs
+// its message in the kernel first) and 30 socket write(2)s. Instead, from the moment
+// a Read returns until the connection's goroutine comes back for more input (the
+// next Read), writes are held in memory; before that Read blocks, the state log is
+// flushed once if a held acknowledgement needs it, then the held bytes go out with
+// one write(2). No acknowledgement leaves before its record is in the kernel, and
+// none waits longer than the processing of the input already received.
+//
+// Writes from other goroutines (mochi's write loop delivering messages) are held the
+// same way while the reader is busy, and go straight out while it waits for input.
+type ackConn struct {
+	net.Conn
+	db *kvLog
+
+	mu      sync.Mutex
+	reading bool   // the connection's goroutine is between a Read and the next
+	owe     bool   // held acknowledgements need the state log flushed first
+	held    []byte // bytes written while reading
+	err     error  // a failed flush or write: the connection is finished
+}
+
+// ackHoldMax: hold at most this much before writing anyway (one large burst must not
+// buffer without bound).
+const ackHoldMax = 64 << 10
+
+func newAckConn(c net.Conn, db *kvLog) *ackConn { return &ackConn{Conn: c, db: db} }
+
+// ackConnOf finds the ackConn under a mochi client's connection, or nil.
+func ackConnOf(cl *mqtt.Client) *ackConn {
+	c := cl.Net.Conn
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	a, _ := c.(*ackConn)
+	return a
+}
+
+// deferFlush is called before an acknowledgement is written: if the acknowledgement
+// will be held, the log is flushed when it is released and true is returned;
+// otherwise the caller must flush itself.
+func (c *ackConn) deferFlush() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reading && c.err == nil {
+		c.owe = true
+		return true
+	}
+	return false
+}
+
+func (c *ackConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	err := c.releaseLocked()
+	c.reading = false
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.reading = true
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *ackConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.reading {
+		c.held = append(c.held, p...)
+		if len(c.held) >= ackHoldMax {
+			if err := c.releaseLocked(); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	}
+	if err := c.releaseLocked(); err != nil { // nothing held normally; keeps the order
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// release writes what is held now; the flow hook calls it before holding a publisher.
+func (c *ackConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.releaseLocked()
+}
+
+func (c *ackConn) releaseLocked() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.owe {
+		c.owe = false
+		if err := c.db.Flush(); err != nil {
+			// The held PUBACKs are for messages that are not recorded: never send
+			// them. The connection ends; the client sends the messages again.
+			c.err = err
+			c.held = c.held[:0]
+			_ = c.Conn.Close()
+			return err
+		}
+	}
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	if cap(c.held) > 4*ackHoldMax {
+		c.held = nil // do not keep a one-off giant buffer
+	} else {
+		c.held = c.held[:0]
+	}
+	if err != nil {
+		c.err = err
+	}
+	return err
+}
+
+// Close sends what is held (a DISCONNECT with a reason, the last acknowledgements)
+// before closing.
+func (c *ackConn) Close() error {
+	c.mu.Lock()
+	_ = c.releaseLocked()
+	c.reading = false
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
