@@ -124,6 +124,11 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) stop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.stopLocked()
+}
+
+// stopLocked stops the dataflows, then the broker they read from.
+func (a *Agent) stopLocked() {
 	if a.engine != nil {
 		a.engine.Close()
 		a.engine = nil
@@ -157,14 +162,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.brk == nil || !reflect.DeepEqual(a.brkCfg, d.Broker) {
-		if a.engine != nil {
-			a.engine.Close()
-			a.engine = nil
-		}
-		if a.brk != nil {
-			_ = a.brk.Close()
-			a.brk = nil
-		}
+		a.stopLocked()
 		// A fresh registry per broker generation: the broker registers its collectors anew.
 		b, err := broker.New(d.Broker, a.log.With("component", "broker"), prometheus.WrapRegistererWith(prometheus.Labels{"generation": strconv.FormatInt(time.Now().UnixNano(), 36)}, a.reg))
 		if err != nil {

@@ -1,5 +1,7 @@
 package blueprint
 
+import "github.com/dualpeer/dualpeer/internal/pki"
+
 // VirtualNetworkConfig is cluster_{a,b}_virtual_network_config.
 type VirtualNetworkConfig struct {
 	AddressSpace        string `json:"address_space"`
@@ -35,28 +37,10 @@ type ClusterSizing struct {
 	NodePools         map[string]NodePool `json:"node_pools,omitempty"`
 }
 
-// ExternalCertificates is the sensitive external_certificates object: a user's own chains.
-// Never print it; String() redacts.
-type ExternalCertificates struct {
-	ServerRootCACert         string `json:"server_root_ca_cert"`
-	ServerRootCAKey          string `json:"server_root_ca_key"`
-	ServerIntermediateCACert string `json:"server_intermediate_ca_cert"`
-	ServerIntermediateCAKey  string `json:"server_intermediate_ca_key"`
-	ServerLeafCert           string `json:"server_leaf_cert"`
-	ServerLeafKey            string `json:"server_leaf_key"`
-	ClientRootCACert         string `json:"client_root_ca_cert"`
-	ClientRootCAKey          string `json:"client_root_ca_key"`
-	ClientIntermediateCACert string `json:"client_intermediate_ca_cert"`
-	ClientIntermediateCAKey  string `json:"client_intermediate_ca_key"`
-	ClientLeafCert           string `json:"client_leaf_cert"`
-	ClientLeafKey            string `json:"client_leaf_key"`
-}
-
-// String never reveals key material.
-func (e *ExternalCertificates) String() string { return "(sensitive)" }
-
-// GoString never reveals key material either (%#v).
-func (e *ExternalCertificates) GoString() string { return "(sensitive)" }
+// ExternalCertificates is the sensitive external_certificates object: a user's own chains
+// (twelve PEM strings). It is pki's type, so the loader and the certificate importer cannot
+// disagree on a field; it never prints its content ("(sensitive)").
+type ExternalCertificates = pki.ExternalPEM
 
 // Config is the whole blueprint configuration. Field comments give the variable name.
 // Roles follow the spec: Cluster A is the server (upstream "enterprise"), Cluster B the client

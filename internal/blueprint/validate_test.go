@@ -48,7 +48,11 @@ func TestValidateValid(t *testing.T) {
 func TestValidateInvalid(t *testing.T) {
 	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	fullExt := func() *ExternalCertificates {
-		return &ExternalCertificates{pem, pem, pem, pem, pem, pem, pem, pem, pem, pem, pem, pem}
+		return &ExternalCertificates{
+			ServerRootCACert: pem, ServerRootCAKey: pem, ServerIntermediateCACert: pem, ServerIntermediateCAKey: pem,
+			ServerLeafCert: pem, ServerLeafKey: pem, ClientRootCACert: pem, ClientRootCAKey: pem,
+			ClientIntermediateCACert: pem, ClientIntermediateCAKey: pem, ClientLeafCert: pem, ClientLeafKey: pem,
+		}
 	}
 	vnetA := func(c *Config, space, sub string) { c.ClusterAVirtualNetworkConfig = VirtualNetworkConfig{space, sub} }
 	vnetB := func(c *Config, space, sub string) { c.ClusterBVirtualNetworkConfig = VirtualNetworkConfig{space, sub} }

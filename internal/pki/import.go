@@ -40,7 +40,7 @@ func (e *ProblemsError) Error() string {
 }
 
 // ExternalPEM holds a user's own chains as PEM text. Its fields are those of the blueprint's
-// external_certificates object, so a caller converts with pki.ExternalPEM(*cfg.ExternalCertificates).
+// external_certificates object; blueprint.ExternalCertificates is this type.
 // The CA keys may be empty: they are never published.
 type ExternalPEM struct {
 	ServerRootCACert         string `json:"server_root_ca_cert"`

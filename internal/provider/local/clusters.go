@@ -38,7 +38,7 @@ func (p *Provider) ensureCertificates(ctx context.Context, cfg *blueprint.Config
 	}
 	if cfg.CertMode() == blueprint.CertModeKeyVault {
 		if ext := cfg.ExternalCertificates; ext != nil {
-			m, err := pki.FromExternal(pki.ExternalPEM(*ext), pki.ImportOptions{ServerIP: serverIP})
+			m, err := pki.FromExternal(*ext, pki.ImportOptions{ServerIP: serverIP})
 			if err != nil {
 				return nil, fmt.Errorf("external_certificates: %w", err)
 			}
