@@ -101,13 +101,22 @@ func (c clusterDir) secret(name, key string) ([]byte, error) {
 	return b, nil
 }
 
-// configMapPEM concatenates every key of a config map: each holds PEM (AIO reads CA config maps
-// that way), and the key names differ between the setup script and the trust-manager Bundle.
+// configMapPEM reads the named config map of the cluster as one PEM bundle.
 func (c clusterDir) configMapPEM(name string) ([]byte, error) {
-	dir := c.path("configmaps", name)
-	ents, err := os.ReadDir(dir)
+	b, err := ReadConfigMapPEM(c.path("configmaps", name))
 	if err != nil {
 		return nil, fmt.Errorf("config map %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// ReadConfigMapPEM concatenates every key of a config map directory: each holds PEM (AIO reads
+// CA config maps that way), and the key names differ between the setup script and the
+// trust-manager Bundle.
+func ReadConfigMapPEM(dir string) ([]byte, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	var out bytes.Buffer
 	for _, e := range ents {
@@ -124,7 +133,7 @@ func (c clusterDir) configMapPEM(name string) ([]byte, error) {
 		}
 	}
 	if out.Len() == 0 {
-		return nil, fmt.Errorf("config map %s is empty", name)
+		return nil, fmt.Errorf("%s holds no data", dir)
 	}
 	return out.Bytes(), nil
 }

@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
+	"github.com/dualpeer/dualpeer/internal/agent"
 	"github.com/dualpeer/dualpeer/internal/aio"
 	"github.com/dualpeer/dualpeer/internal/blueprint"
 	"github.com/dualpeer/dualpeer/internal/netlab"
@@ -183,30 +183,6 @@ func (p *Provider) applyClusters(ctx context.Context, cfg *blueprint.Config, top
 	return changed, p.writeClientFiles(cfg)
 }
 
-// readConfigMapPEM concatenates every key of a config map: each is a PEM bundle (AIO reads
-// them that way), and key names differ between the script and the trust-manager Bundle.
-func readConfigMapPEM(dir string) ([]byte, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(ents))
-	for _, e := range ents {
-		if !e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	var out []byte
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b...)
-	}
-	return out, nil
-}
 
 // ClientFiles are the files a user points mosquitto_sub/mosquitto_pub at to talk to A's X.509
 // listener as Cluster B does.
@@ -227,7 +203,7 @@ func (p *Provider) clientFiles() ClientFiles {
 
 func (p *Provider) writeClientFiles(cfg *blueprint.Config) error {
 	b := clusterStore{dir: p.lay.cluster("b")}
-	root, err := readConfigMapPEM(filepath.Join(b.configMapsDir(), cfg.SiteTLSCAConfigMapName))
+	root, err := agent.ReadConfigMapPEM(filepath.Join(b.configMapsDir(), cfg.SiteTLSCAConfigMapName))
 	if err != nil {
 		return fmt.Errorf("read Cluster B's trusted CA config map %s: %w", cfg.SiteTLSCAConfigMapName, err)
 	}

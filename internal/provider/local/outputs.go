@@ -193,7 +193,7 @@ func (p *Provider) Certificates(d *Deployment) []CertInfo {
 		var data []byte
 		var err error
 		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
-			data, err = readConfigMapPEM(path)
+			data, err = agent.ReadConfigMapPEM(path)
 		} else {
 			data, err = os.ReadFile(path)
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dualpeer/dualpeer/internal/agent"
 	"github.com/dualpeer/dualpeer/internal/aio"
 	"github.com/dualpeer/dualpeer/internal/netcheck"
 	"github.com/dualpeer/dualpeer/internal/netlab"
@@ -84,7 +85,7 @@ func (p *Provider) test(ctx context.Context, d *Deployment) (*netcheck.Report, e
 func (p *Provider) checkInput(d *Deployment) (*netcheck.Input, error) {
 	cfg := d.Config
 	b := clusterStore{dir: p.lay.cluster("b")}
-	rootPEM, err := readConfigMapPEM(filepath.Join(b.configMapsDir(), cfg.SiteTLSCAConfigMapName))
+	rootPEM, err := agent.ReadConfigMapPEM(filepath.Join(b.configMapsDir(), cfg.SiteTLSCAConfigMapName))
 	if err != nil {
 		return nil, fmt.Errorf("read Cluster B's trusted CA config map: %w", err)
 	}
