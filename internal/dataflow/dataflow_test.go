@@ -462,3 +462,77 @@ type tlog struct {
 
 func (l tlog) Println(v ...any)          { l.t.Log(append([]any{l.who + ":"}, v...)...) }
 func (l tlog) Printf(f string, v ...any) { l.t.Logf(l.who+": "+f, v...) }
+
+// publisher connects a publisher to B's input (in-process, clean session).
+func (r *rig) publisher(ctx context.Context, id string) *paho.Client {
+	conn, err := r.b.DialInProcess(ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return c
+}
+
+// publishAsync publishes n messages (payloads first … first+n-1) as fast as B's broker
+// accepts them: paho's asynchronous send, up to B's Receive Maximum in flight; the
+// last one waits for its PUBACK.
+func (r *rig) publishAsync(ctx context.Context, c *paho.Client, first, n int, qos byte) {
+	for i := first; i < first+n; i++ {
+		opts := paho.PublishOptions{Method: paho.PublishMethod_AsyncSend}
+		if i == first+n-1 {
+			opts.Method = paho.PublishMethod_Blocking
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.PublishWithOptions(pctx, &paho.Publish{Topic: "input", QoS: qos, Payload: []byte(strconv.Itoa(i))}, opts)
+		cancel()
+		if err != nil {
+			r.t.Fatalf("publish %d to B: %v", i, err)
+		}
+	}
+}
+
+// TestOverloadThenPaced overloads the link — a burst published far faster than the
+// destination accepts it: A is down, so all of it queues in B's session for the
+// dataflow — then, while that backlog drains, cuts the dataflow's source connection
+// (the broker redelivers everything unacknowledged) and publishes a paced stream.
+// Every QoS 1 message of both must arrive, and duplicates stay bounded: the early
+// benchmark's livelock (the same window forwarded again and again, 150,000+
+// duplicates, the paced run starved) must not come back.
+func TestOverloadThenPaced(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rc := r.receive(ctx)
+	const burst, paced = 8000, 400
+	r.stopA()
+	c := r.publisher(ctx, "site-burst")
+	start := time.Now()
+	r.publishAsync(ctx, c, 0, burst, 1)
+	t.Logf("burst of %d accepted by B in %v while A is down", burst, time.Since(start))
+	r.startA()
+	r.engine.mu.Lock()
+	f := r.engine.flows["site-to-enterprise-cert-auth"]
+	r.engine.mu.Unlock()
+	for i := range paced {
+		if i == paced/4 {
+			t.Logf("cutting the dataflow's source connection with %d of %d received", rc.unique(), burst+i)
+			f.src.TerminateConnectionForTest()
+		}
+		r.publishAsync(ctx, c, burst+i, 1, 1) // blocking: one at a time, every 2 ms
+		time.Sleep(2 * time.Millisecond)
+	}
+	rc.waitAll(t, burst+paced, 45*time.Second)
+	st := r.engine.Status()[0]
+	t.Logf("dataflow: in=%d out=%d retries=%d dropped=%d queue=%d last error: %s", st.MessagesIn, st.MessagesOut, st.Retries, st.Dropped, st.QueueDepth, st.LastError)
+	t.Logf("B stats: %+v", r.b.Stats())
+	rc.report(t, burst+paced, burst+paced)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.dups > burst+paced {
+		t.Errorf("%d duplicates for %d messages: redelivery is feeding on itself", rc.dups, burst+paced)
+	}
+}

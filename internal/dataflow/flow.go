@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Dialer opens an in-process connection to the local broker (broker.DialInProcess).
 type Dialer func(ctx context.Context) (net.Conn, error)
 
 const (
-	reconnectMin   = 200 * time.Millisecond
-	reconnectMax   = 10 * time.Second
-	publishTimeout = 30 * time.Second
+	reconnectMin = 200 * time.Millisecond
+	reconnectMax = 10 * time.Second
 	// ackInterval: how often paho flushes in-order PUBACKs to the source. With a window
 	// of W messages the throughput bound is W/ackInterval, so keep it short.
 	ackInterval = 5 * time.Millisecond
@@ -41,20 +42,26 @@ type flow struct {
 	m   *metrics
 	tr  *transformer
 
-	queue     chan item
-	workCtx   context.Context
-	workStop  context.CancelFunc
+	// per-dataflow metric children, resolved once (not per message)
+	mIn, mOut, mRetries prometheus.Counter
+	mLatency            prometheus.Observer
+	mInflight           prometheus.Gauge
+
+	stopping  atomic.Bool
 	connStop  context.CancelFunc
-	workers   sync.WaitGroup
-	src, dst  *autopaho.ConnectionManager
+	src       *autopaho.ConnectionManager
+	dst       *destClient
 	srcUp     atomic.Bool
 	srcSubbed atomic.Bool
 	dstUp     atomic.Bool
 	in, out   atomic.Uint64
 	dropped   atomic.Uint64
 	retries   atomic.Uint64
-	held      atomic.Int64
 	lastError atomic.Value // string
+	srcMu     sync.Mutex
+	srcConns  map[*paho.Client]*srcConn // which connection a message came on
+	curSrc    *srcConn                  // the newest source connection
+	topicTmpl bool                      // DestinationTopic contains ${inputTopic}
 }
 
 func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, error) {
@@ -63,31 +70,43 @@ func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, e
 	if err != nil {
 		return nil, fmt.Errorf("dataflow %q: %w", d.Name, err)
 	}
-	f := &flow{cfg: d, log: log.With("dataflow", d.Name), m: m, tr: tr, queue: make(chan item, d.Window)}
+	f := &flow{cfg: d, log: log.With("dataflow", d.Name), m: m, tr: tr,
+		mIn: m.in.WithLabelValues(d.Name), mOut: m.out.WithLabelValues(d.Name), mRetries: m.retries.WithLabelValues(d.Name),
+		mLatency: m.latency.WithLabelValues(d.Name), mInflight: m.inflight.WithLabelValues(d.Name),
+		topicTmpl: strings.Contains(d.DestinationTopic, "${inputTopic}")}
 	f.lastError.Store("")
-	f.workCtx, f.workStop = context.WithCancel(context.Background())
+	f.srcConns = map[*paho.Client]*srcConn{}
 	connCtx, connStop := context.WithCancel(context.Background())
 	f.connStop = connStop
 
 	// Destination first, so it is connecting while the first source messages arrive.
-	dcfg, err := f.clientConfig(d.Destination, "dest", &f.dstUp, local)
+	dial, err := destDialer(d.Destination, local)
 	if err != nil {
 		connStop()
-		return nil, err
+		return nil, fmt.Errorf("dataflow %q: destination endpoint %q: %w", d.Name, d.Destination.Name, err)
 	}
-	if f.dst, err = autopaho.NewConnection(connCtx, dcfg); err != nil {
-		connStop()
-		return nil, fmt.Errorf("dataflow %q: destination %s: %w", d.Name, d.Destination, err)
-	}
-	for range d.Destination.MaxInflight {
-		f.workers.Add(1)
-		go f.worker()
-	}
+	f.dst = newDestClient(dial, d.Destination, clientID(d.Destination.ClientIDPrefix, d.Name, "dest"), f.destHooks())
 
 	scfg, err := f.clientConfig(d.Source, "source", &f.srcUp, local)
 	if err != nil {
 		f.stop()
 		return nil, err
+	}
+	sdial, err := destDialer(d.Source, local)
+	if err != nil {
+		f.stop()
+		return nil, fmt.Errorf("dataflow %q: source endpoint %q: %w", d.Name, d.Source.Name, err)
+	}
+	scfg.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, _ *url.URL) (net.Conn, error) {
+		c, err := sdial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sc := newSrcConn(c)
+		f.srcMu.Lock()
+		f.curSrc = sc
+		f.srcMu.Unlock()
+		return sc, nil
 	}
 	scfg.EnableManualAcknowledgment = true
 	scfg.SendAcksInterval = ackInterval
@@ -104,6 +123,48 @@ func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, e
 	f.log.Info("dataflow started", "source", d.Source.String(), "topics", d.SourceTopics,
 		"destination", d.Destination.String(), "destination_topic", d.DestinationTopic)
 	return f, nil
+}
+
+// destHooks connects the destination publisher's events to the flow's state, metrics
+// and the source's acknowledgements.
+func (f *flow) destHooks() destHooks {
+	side := "dest"
+	ep := f.cfg.Destination
+	return destHooks{
+		done: func(it item, rc byte) {
+			if rc >= 0x80 {
+				f.setError(fmt.Errorf("destination %s refused a message on %q with reason 0x%02x; it cannot succeed, so it was dropped", ep, it.pub.Topic, rc))
+				f.drop("rejected")
+			} else {
+				f.out.Add(1)
+				f.mOut.Inc()
+				f.mLatency.Observe(time.Since(it.received).Seconds())
+			}
+			f.ack(it)
+			f.mInflight.Add(-1)
+		},
+		refused: func(it item, topic string, rc byte) {
+			f.setError(fmt.Errorf("destination %s refused the message on %q with reason 0x%02x; retrying", ep, topic, rc))
+		},
+		resent: func(n int) {
+			f.retries.Add(uint64(n))
+			f.mRetries.Add(float64(n))
+		},
+		up: func() {
+			f.dstUp.Store(true)
+			f.m.connected.WithLabelValues(f.cfg.Name, side).Set(1)
+			f.log.Info("connected", "side", side)
+		},
+		down: func(err error) {
+			f.dstUp.Store(false)
+			f.m.connected.WithLabelValues(f.cfg.Name, side).Set(0)
+			f.log.Warn("connection lost; reconnecting", "side", side, "error", err)
+		},
+		connectError: func(err error) {
+			f.setError(fmt.Errorf("%s %s: %w", side, ep, err))
+			f.log.Warn("connect failed", "side", side, "endpoint", ep.String(), "error", err)
+		},
+	}
 }
 
 func (f *flow) setError(err error) {
@@ -171,8 +232,12 @@ func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
 	defer cancel()
 	sa, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs})
 	if err != nil {
-		f.setError(fmt.Errorf("subscribe %v: %w", f.cfg.SourceTopics, err))
-		f.log.Error("subscribe failed", "topics", f.cfg.SourceTopics, "error", err)
+		var reasons []byte
+		if sa != nil {
+			reasons = sa.Reasons
+		}
+		f.setError(fmt.Errorf("subscribe %v: %w (reasons %x)", f.cfg.SourceTopics, err, reasons))
+		f.log.Error("subscribe failed", "topics", f.cfg.SourceTopics, "reasons", reasons, "error", err)
 		return
 	}
 	ok := true
@@ -186,37 +251,98 @@ func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
 	f.srcSubbed.Store(ok)
 }
 
-// onPublish runs on paho's delivery goroutine, in arrival order.
+// onPublish runs on paho's delivery goroutine, in arrival order. It blocks while the
+// destination has maxInflightMessages unacknowledged (QoS 1) or its write buffer is
+// full: that is the back-pressure — further messages wait in the source broker's
+// session for this dataflow.
 func (f *flow) onPublish(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
 	f.in.Add(1)
-	f.m.in.WithLabelValues(f.cfg.Name).Inc()
+	f.mIn.Inc()
 	if !f.tr.keep(p.Payload) {
 		f.drop("filtered")
 		f.ack(item{pub: p, src: pr.Client})
 		return true, nil
 	}
-	it := item{pub: p, src: pr.Client, received: time.Now()}
-	if p.QoS == 0 {
-		select {
-		case f.queue <- it:
-			f.hold(1)
-		default:
-			f.drop("qos0_overflow") // at most once: never block the source for QoS 0
-		}
+	if f.stopping.Load() || (p.QoS > 0 && f.stale(pr.Client)) {
+		// Not acknowledged: the source broker redelivers it (on the next connection).
+		// paho still hands over messages it buffered before its connection died; their
+		// PUBACKs could never reach the broker, so forwarding them would only add a
+		// duplicate of each, and after an overload that stale backlog is thousands of
+		// messages ahead of the redelivered ones: skip them.
 		return true, nil
 	}
-	select {
-	case f.queue <- it:
-		f.hold(1)
-	case <-f.workCtx.Done():
+	m := f.outMsg(p)
+	if m.qos == 0 {
+		// At most once (the source's or the destination's QoS is 0): nothing to track.
+		switch err := f.dst.publish0(m); {
+		case errors.Is(err, errDestDown):
+			f.drop("qos0_disconnected")
+		case err != nil:
+			f.drop("qos0_stopping")
+		default:
+			f.out.Add(1)
+			f.mOut.Inc()
+		}
+		f.ack(item{pub: p, src: pr.Client}) // a QoS 1 source message sent at QoS 0
+		return true, nil
+	}
+	f.mInflight.Add(1)
+	if err := f.dst.publish1(item{pub: p, src: pr.Client, received: time.Now()}, m); err != nil {
+		f.mInflight.Add(-1)
 		// Stopping: not acknowledged, so the source broker redelivers it later.
 	}
 	return true, nil
 }
 
-func (f *flow) hold(n int64) {
-	f.m.inflight.WithLabelValues(f.cfg.Name).Set(float64(f.held.Add(n)))
+// stale reports whether the connection message came on is gone. A client seen for the
+// first time belongs to the newest connection (its first message is delivered while
+// that connection is current); entries of dead connections are pruned then.
+func (f *flow) stale(c *paho.Client) bool {
+	f.srcMu.Lock()
+	defer f.srcMu.Unlock()
+	sc, ok := f.srcConns[c]
+	if !ok {
+		sc = f.curSrc
+		if sc == nil {
+			return false
+		}
+		for k, v := range f.srcConns {
+			if v.dead.Load() && len(f.srcConns) > 2 {
+				delete(f.srcConns, k)
+			}
+		}
+		f.srcConns[c] = sc
+	}
+	return sc.dead.Load()
+}
+
+// outMsg transforms a source message into the destination's: topic, QoS = min(source,
+// destination) as Mosquitto's bridge does, retain per the endpoint, and the MQTT 5
+// properties a bridge forwards.
+func (f *flow) outMsg(p *paho.Publish) outMsg {
+	d := f.cfg
+	m := outMsg{
+		topic:   d.DestinationTopic,
+		payload: p.Payload,
+		qos:     min(p.QoS, d.Destination.QoS),
+		retain:  p.Retain && d.Destination.Retain == RetainKeep,
+	}
+	if f.topicTmpl {
+		m.topic = strings.ReplaceAll(d.DestinationTopic, "${inputTopic}", p.Topic)
+	}
+	if sp := p.Properties; sp != nil && (sp.CorrelationData != nil || sp.ContentType != "" || sp.ResponseTopic != "" ||
+		sp.PayloadFormat != nil || sp.MessageExpiry != nil || len(sp.User) > 0) {
+		pp := &packets.Properties{
+			CorrelationData: sp.CorrelationData, ContentType: sp.ContentType, ResponseTopic: sp.ResponseTopic,
+			PayloadFormat: sp.PayloadFormat, MessageExpiry: sp.MessageExpiry,
+		}
+		for _, u := range sp.User {
+			pp.User = append(pp.User, packets.User{Key: u.Key, Value: u.Value})
+		}
+		m.props = pp.Pack(packets.PUBLISH)
+	}
+	return m
 }
 
 func (f *flow) drop(reason string) {
@@ -233,19 +359,6 @@ func (f *flow) ack(it item) {
 	_ = it.src.Ack(it.pub)
 }
 
-func (f *flow) worker() {
-	defer f.workers.Done()
-	for {
-		select {
-		case <-f.workCtx.Done():
-			return
-		case it := <-f.queue:
-			f.forward(it)
-			f.hold(-1)
-		}
-	}
-}
-
 // permanent PUBACK reasons: retrying cannot succeed, so the message is dropped (and
 // counted) instead of blocking the dataflow forever.
 func permanent(rc byte) bool {
@@ -256,92 +369,27 @@ func permanent(rc byte) bool {
 	return false
 }
 
-func (f *flow) forward(it item) {
-	d := f.cfg
-	pub := &paho.Publish{
-		QoS:     d.Destination.QoS,
-		Topic:   strings.ReplaceAll(d.DestinationTopic, "${inputTopic}", it.pub.Topic),
-		Payload: it.pub.Payload,
-		Retain:  it.pub.Retain && d.Destination.Retain == RetainKeep,
-	}
-	if sp := it.pub.Properties; sp != nil {
-		pub.Properties = &paho.PublishProperties{
-			CorrelationData: sp.CorrelationData, ContentType: sp.ContentType, ResponseTopic: sp.ResponseTopic,
-			PayloadFormat: sp.PayloadFormat, MessageExpiry: sp.MessageExpiry, User: sp.User,
-		}
-	}
-	backoff := Backoff(reconnectMin, reconnectMax)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			f.retries.Add(1)
-			f.m.retries.WithLabelValues(d.Name).Inc()
-			select {
-			case <-f.workCtx.Done():
-				return
-			case <-time.After(backoff(attempt)):
-			}
-		}
-		if err := f.dst.AwaitConnection(f.workCtx); err != nil {
-			return // stopping; the source redelivers the unacknowledged message later
-		}
-		ctx, cancel := context.WithTimeout(f.workCtx, publishTimeout)
-		resp, err := f.dst.Publish(ctx, pub)
-		cancel()
-		if err != nil {
-			if f.workCtx.Err() != nil {
-				return
-			}
-			f.setError(fmt.Errorf("publish to %s: %w", d.Destination, err))
-			continue
-		}
-		if resp != nil && resp.ReasonCode >= 0x80 {
-			err := fmt.Errorf("destination %s refused the message on %q with reason 0x%02x", d.Destination, pub.Topic, resp.ReasonCode)
-			f.setError(err)
-			if permanent(resp.ReasonCode) {
-				f.log.Error("message dropped", "error", err)
-				f.drop("rejected")
-				f.ack(it)
-				return
-			}
-			continue
-		}
-		f.out.Add(1)
-		f.m.out.WithLabelValues(d.Name).Inc()
-		f.m.latency.WithLabelValues(d.Name).Observe(time.Since(it.received).Seconds())
-		f.ack(it)
-		return
-	}
-}
-
 // stop disconnects cleanly (bounded in time). Messages not yet acknowledged stay in
 // the source broker's session.
 func (f *flow) stop() {
-	f.workStop()
-	f.workers.Wait()
+	f.stopping.Store(true)
+	if f.dst != nil {
+		f.dst.close() // unblocks onPublish; unacknowledged messages stay with the source
+	}
 	time.Sleep(3 * ackInterval) // let paho flush the PUBACKs of finished messages
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var errs []error
-	for _, cm := range []*autopaho.ConnectionManager{f.src, f.dst} {
-		if cm == nil {
-			continue
-		}
-		if err := cm.Disconnect(ctx); err != nil && !errors.Is(err, autopaho.ConnectionDownError) {
-			errs = append(errs, err)
+	if f.src != nil {
+		if err := f.src.Disconnect(ctx); err != nil && !errors.Is(err, autopaho.ConnectionDownError) {
+			f.log.Debug("disconnect", "error", err)
 		}
 	}
 	f.connStop()
-	for _, cm := range []*autopaho.ConnectionManager{f.src, f.dst} {
-		if cm == nil {
-			continue
-		}
+	if f.src != nil {
 		select {
-		case <-cm.Done():
+		case <-f.src.Done():
 		case <-ctx.Done():
 		}
-	}
-	if len(errs) > 0 {
-		f.log.Debug("disconnect", "error", errors.Join(errs...))
 	}
 	f.log.Info("dataflow stopped", "in", f.in.Load(), "out", f.out.Load(), "dropped", f.dropped.Load(), "retries", f.retries.Load())
 }
@@ -370,6 +418,6 @@ func (f *flow) status() Status {
 		Destination: f.cfg.Destination.String(), DestinationTopic: f.cfg.DestinationTopic,
 		SourceConnected: f.srcUp.Load(), SourceSubscribed: f.srcSubbed.Load(), DestinationConnected: f.dstUp.Load(),
 		MessagesIn: f.in.Load(), MessagesOut: f.out.Load(), Dropped: f.dropped.Load(),
-		Retries: f.retries.Load(), QueueDepth: f.held.Load(), LastError: f.lastError.Load().(string),
+		Retries: f.retries.Load(), QueueDepth: int64(f.dst.inflight()), LastError: f.lastError.Load().(string),
 	}
 }
