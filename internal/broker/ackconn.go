@@ -25,10 +25,14 @@ type ackConn struct {
 	net.Conn
 	db *kvLog
 
+	// mu is never held during a socket write, so the connection's goroutine can always
+	// come back to Read while a delivery to a slow client is being written.
 	mu      sync.Mutex
 	reading bool   // the connection's goroutine is between a Read and the next
+	writing bool   // a goroutine is draining held to the socket (mu released)
 	owe     bool   // held acknowledgements need the state log flushed first
-	held    []byte // bytes written while reading
+	held    []byte // bytes to write, in order
+	spare   []byte // the other buffer, reused
 	err     error  // a failed flush or write: the connection is finished
 }
 
@@ -49,7 +53,7 @@ func ackConnOf(cl *mqtt.Client) *ackConn {
 }
 
 // deferFlush is called before an acknowledgement is written: if the acknowledgement
-// will be held, the log is flushed when it is released and true is returned;
+// will be held, the state log is flushed before it is released and true is returned;
 // otherwise the caller must flush itself.
 func (c *ackConn) deferFlush() bool {
 	c.mu.Lock()
@@ -63,7 +67,10 @@ func (c *ackConn) deferFlush() bool {
 
 func (c *ackConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	err := c.releaseLocked()
+	var err error
+	if !c.writing { // otherwise the goroutine writing sends what is held, too
+		err = c.drainLocked()
+	}
 	c.reading = false
 	c.mu.Unlock()
 	if err != nil {
@@ -82,67 +89,69 @@ func (c *ackConn) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if c.reading {
-		c.held = append(c.held, p...)
-		if len(c.held) >= ackHoldMax {
-			if err := c.releaseLocked(); err != nil {
-				return 0, err
-			}
-		}
+	c.held = append(c.held, p...)
+	if c.writing || (c.reading && len(c.held) < ackHoldMax) {
 		return len(p), nil
 	}
-	if err := c.releaseLocked(); err != nil { // nothing held normally; keeps the order
+	if err := c.drainLocked(); err != nil {
 		return 0, err
 	}
-	n, err := c.Conn.Write(p)
-	if err != nil {
-		c.err = err
-	}
-	return n, err
+	return len(p), nil
 }
 
 // release writes what is held now; the flow hook calls it before holding a publisher.
 func (c *ackConn) release() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.releaseLocked()
-}
-
-func (c *ackConn) releaseLocked() error {
-	if c.err != nil {
-		return c.err
-	}
-	if c.owe {
-		c.owe = false
-		if err := c.db.Flush(); err != nil {
-			// The held PUBACKs are for messages that are not recorded: never send
-			// them. The connection ends; the client sends the messages again.
-			c.err = err
-			c.held = c.held[:0]
-			_ = c.Conn.Close()
-			return err
-		}
-	}
-	if len(c.held) == 0 {
+	if c.writing {
 		return nil
 	}
-	_, err := c.Conn.Write(c.held)
-	if cap(c.held) > 4*ackHoldMax {
-		c.held = nil // do not keep a one-off giant buffer
-	} else {
-		c.held = c.held[:0]
+	return c.drainLocked()
+}
+
+// drainLocked flushes the state log if a held acknowledgement needs it, then writes
+// the held bytes, until nothing is held. Called with mu held and !writing; mu is
+// released during each socket write (Writes meanwhile append to held).
+func (c *ackConn) drainLocked() error {
+	for c.err == nil && (c.owe || len(c.held) > 0) {
+		if c.owe {
+			c.owe = false
+			if err := c.db.Flush(); err != nil && err != errStoreClosed {
+				// The held PUBACKs are for messages that are not recorded: never send
+				// them. The connection ends; the client sends the messages again.
+				c.err = err
+				c.held = c.held[:0]
+				_ = c.Conn.Close()
+				return err
+			}
+		}
+		if len(c.held) == 0 {
+			break
+		}
+		buf := c.held
+		c.held, c.spare = c.spare[:0], nil
+		c.writing = true
+		c.mu.Unlock()
+		_, err := c.Conn.Write(buf)
+		c.mu.Lock()
+		c.writing = false
+		if cap(buf) <= 4*ackHoldMax {
+			c.spare = buf[:0] // a one-off giant buffer is not kept
+		}
+		if err != nil {
+			c.err = err
+		}
 	}
-	if err != nil {
-		c.err = err
-	}
-	return err
+	return c.err
 }
 
 // Close sends what is held (a DISCONNECT with a reason, the last acknowledgements)
 // before closing.
 func (c *ackConn) Close() error {
 	c.mu.Lock()
-	_ = c.releaseLocked()
+	if !c.writing {
+		_ = c.drainLocked()
+	}
 	c.reading = false
 	c.mu.Unlock()
 	return c.Conn.Close()

@@ -114,7 +114,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	}
 
 	for _, l := range cfg.Listeners {
-		tl := &tcpListener{id: l.Name, addr: l.Addr, timeout: lim.HandshakeTimeout, log: log, metrics: b.metrics}
+		tl := &tcpListener{id: l.Name, addr: l.Addr, timeout: lim.HandshakeTimeout, log: log, metrics: b.metrics, db: db}
 		if l.TLS != nil {
 			tc, err := l.TLS.serverConfig(l.Auth)
 			if err != nil {
@@ -125,7 +125,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		}
 		b.listeners = append(b.listeners, tl)
 	}
-	b.inproc = newInprocListener()
+	b.inproc = newInprocListener(db)
 	return b, nil
 }
 

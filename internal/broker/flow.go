@@ -85,6 +85,11 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		if !waited {
 			waited = true
 			h.held.Add(1)
+			// Acknowledgements and deliveries held for this connection go out now,
+			// not after the wait.
+			if a := ackConnOf(cl); a != nil {
+				_ = a.release()
+			}
 		}
 		time.Sleep(h.poll)
 	}

@@ -26,6 +26,7 @@ type tcpListener struct {
 	timeout   time.Duration
 	log       *slog.Logger
 	metrics   *metrics
+	db        *kvLog // acknowledgements wait for it (ackConn)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -87,6 +88,7 @@ func (l *tcpListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	// The deadline covers the TLS handshake and the CONNECT packet; mochi replaces
 	// it with the keep-alive deadline once CONNECT is accepted.
 	_ = conn.SetDeadline(time.Now().Add(l.timeout))
+	conn = newAckConn(conn, l.db)
 	if l.tlsConfig != nil {
 		tc := tls.Server(conn, l.tlsConfig)
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
@@ -131,6 +133,7 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 // the in-process client acknowledges it).
 type inprocListener struct {
 	id        string
+	db        *kvLog
 	mu        sync.Mutex
 	establish listeners.EstablishFn
 	ready     chan struct{}
@@ -141,8 +144,8 @@ const inprocListenerID = "in-process"
 
 var _ listeners.Listener = (*inprocListener)(nil)
 
-func newInprocListener() *inprocListener {
-	return &inprocListener{id: inprocListenerID, ready: make(chan struct{})}
+func newInprocListener(db *kvLog) *inprocListener {
+	return &inprocListener{id: inprocListenerID, db: db, ready: make(chan struct{})}
 }
 
 func (l *inprocListener) ID() string              { return l.id }
@@ -185,7 +188,7 @@ func (l *inprocListener) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() { _ = l.establish(l.id, server) }()
+	go func() { _ = l.establish(l.id, newAckConn(server, l.db)) }()
 	return client, nil
 }
 

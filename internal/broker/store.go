@@ -223,8 +223,9 @@ func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 func (h *storeHook) OnRetainedExpired(topic string) { h.del(retainedKey(topic)) }
 
 // OnPublish runs before mochi acknowledges a QoS 1 PUBLISH: the pending record and
-// every record queued before it are in the kernel when it returns, so the PUBACK that
-// follows survives a process crash. If the message cannot be recorded, it is rejected
+// every record queued before it are in the kernel before the PUBACK leaves — flushed
+// here, or, on an ackConn, once for all PUBACKs of the packets read together — so an
+// acknowledged message survives a process crash. If the message cannot be recorded, it is rejected
 // without an acknowledgement, so the publisher keeps it and sends it again: refusing
 // is always better than acknowledging and losing.
 func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -234,6 +235,9 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	key := pendKey(cl.ID, pk.PacketID)
 	if err := h.set(key, toMessage(key, pendingKey, cl.ID, pk)); err != nil {
 		return pk, packets.ErrRejectPacket
+	}
+	if a := ackConnOf(cl); a != nil && a.deferFlush() {
+		return pk, nil // the PUBACK is held until the log is flushed (ackconn.go)
 	}
 	if err := h.flush(); err != nil {
 		return pk, packets.ErrRejectPacket
