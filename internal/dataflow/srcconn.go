@@ -1,6 +1,7 @@
 package dataflow
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,17 @@ import (
 //   - it knows when the connection is gone (dead), so the engine can skip the messages
 //     paho still delivers from its buffer after the connection died: their PUBACKs can
 //     never reach the broker, which redelivers them on the next connection anyway;
+//   - it buffers reads: paho reads each packet with three or four small reads (type,
+//     length, body) straight from the connection, one syscall each; a bufio.Reader
+//     makes that one syscall per burst of packets. B's broker drops QoS 0 messages for
+//     a subscriber that reads too slowly, so this is what carries QoS 0 throughput;
 //   - it coalesces writes: paho writes every PUBACK as two writes (header, body), and
 //     flushes acknowledgements in batches every ackInterval, so one flusher goroutine
 //     turns a batch into one write(2).
 type srcConn struct {
 	net.Conn
 	dead atomic.Bool
+	br   *bufio.Reader // only paho's reader goroutine reads
 
 	wmu   sync.Mutex // held while writing to Conn
 	mu    sync.Mutex
@@ -33,11 +39,13 @@ type srcConn struct {
 const maxSrcBuffered = 64 << 10
 
 func newSrcConn(c net.Conn) *srcConn {
-	s := &srcConn{Conn: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &srcConn{Conn: c, br: bufio.NewReaderSize(c, 64<<10), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	s.space = sync.NewCond(&s.mu)
 	go s.flusher()
 	return s
 }
+
+func (s *srcConn) Read(p []byte) (int, error) { return s.br.Read(p) }
 
 func (s *srcConn) Write(p []byte) (int, error) {
 	s.mu.Lock()
