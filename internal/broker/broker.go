@@ -84,9 +84,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	if err != nil {
 		return nil, err
 	}
+	names := make([]string, 0, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		names = append(names, l.Name)
+	}
 	b := &Broker{
 		cfg: cfg, log: log, server: server, db: db, reg: reg,
-		metrics: newMetrics(),
+		metrics: newMetrics(names...),
 		stop:    make(chan struct{}),
 	}
 	b.gauges = newGaugeCollector(b)

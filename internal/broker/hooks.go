@@ -94,12 +94,12 @@ func (h *authHook) refuse(cl *mqtt.Client, why string) {
 func (h *authHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 func (h *authHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
-	h.metrics.received.WithLabelValues(listenerLabel(cl)).Inc()
+	h.metrics.child(h.metrics.receivedBy, h.metrics.received, listenerLabel(cl)).Inc()
 }
 
 func (h *authHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	if pk.FixedHeader.Type == packets.Publish {
-		h.metrics.sent.WithLabelValues(listenerLabel(cl)).Inc()
+		h.metrics.child(h.metrics.sentBy, h.metrics.sent, listenerLabel(cl)).Inc()
 	}
 }
 
@@ -129,9 +129,31 @@ type metrics struct {
 	received          *prometheus.CounterVec
 	sent              *prometheus.CounterVec
 	dropped           *prometheus.CounterVec
+
+	// Per-listener children of received and sent, looked up once: WithLabelValues
+	// hashes the label and takes a lock, twice per message. Read-only after newMetrics.
+	receivedBy, sentBy map[string]prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics creates the series; listeners are the label values known in advance.
+func newMetrics(listeners ...string) *metrics {
+	m := newMetricVecs()
+	m.receivedBy, m.sentBy = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
+	for _, l := range append(listeners, "inline", inprocListenerID) {
+		m.receivedBy[l] = m.received.WithLabelValues(l)
+		m.sentBy[l] = m.sent.WithLabelValues(l)
+	}
+	return m
+}
+
+func (m *metrics) child(cached map[string]prometheus.Counter, vec *prometheus.CounterVec, label string) prometheus.Counter {
+	if c, ok := cached[label]; ok {
+		return c
+	}
+	return vec.WithLabelValues(label)
+}
+
+func newMetricVecs() *metrics {
 	return &metrics{
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dualpeer_broker_tls_handshake_failures_total",

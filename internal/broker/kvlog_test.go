@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // reopen replays a copy of the log file as it is now — what a broker restarted after a
@@ -209,5 +212,31 @@ func TestKVLogConcurrentFlush(t *testing.T) {
 				t.Fatalf("key %s on disk: %v, want %v", k, ok, i%3 != 0)
 			}
 		}
+	}
+}
+
+// BenchmarkStoreQoS1 is the state-log work of one QoS 1 message through a broker
+// (pending set, flush before the PUBACK, delivery set, pending delete, delivery delete
+// after the subscriber's PUBACK), without the network: the part this package owns.
+func BenchmarkStoreQoS1(b *testing.B) {
+	db, err := openKVLog(filepath.Join(b.TempDir(), StateFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	h := &storeHook{db: db}
+	h.SetOpts(nil, nil)
+	pub, sub := &mqtt.Client{ID: "publisher"}, &mqtt.Client{ID: "subscriber"}
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "input",
+			PacketID: uint16(i%65535 + 1), Payload: payload, Created: 1700000000}
+		if _, err := h.OnPublish(pub, pk); err != nil {
+			b.Fatal(err)
+		}
+		h.OnQosPublish(sub, pk, pk.Created, 0)
+		h.OnPublished(pub, pk)
+		h.OnQosComplete(sub, pk)
 	}
 }

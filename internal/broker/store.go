@@ -73,9 +73,14 @@ func pendKey(id string, pid uint16) string {
 }
 
 func (h *storeHook) set(key string, v storage.Serializable) error {
-	b, err := v.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+	var b []byte
+	if m, ok := v.(*storage.Message); ok {
+		b = encodeMessage(m) // the hot path: no JSON (msgcodec.go)
+	} else {
+		var err error
+		if b, err = v.MarshalBinary(); err != nil {
+			return fmt.Errorf("encode %s: %w", key, err)
+		}
 	}
 	if err := h.db.Set(key, b); err != nil {
 		h.Log.Error("broker state write failed", "key_kind", key[:3], "error", err)
@@ -186,8 +191,9 @@ func (h *storeHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	_ = h.flush()
 }
 
+// toMessage borrows pk's slices: the message is encoded at once and not kept.
 func toMessage(key, t, client string, pk packets.Packet) *storage.Message {
-	props := pk.Properties.Copy(false)
+	props := &pk.Properties
 	return &storage.Message{
 		ID:          key,
 		T:           t,
@@ -302,14 +308,14 @@ func (h *storeHook) StoredSubscriptions() ([]storage.Subscription, error) {
 }
 
 func (h *storeHook) StoredInflightMessages() ([]storage.Message, error) {
-	return decodeAll[storage.Message](h.db.Prefix(storage.InflightKey + "_"))
+	return decodeMessages(h.db.Prefix(storage.InflightKey + "_"))
 }
 
 func (h *storeHook) StoredRetainedMessages() ([]storage.Message, error) {
-	return decodeAll[storage.Message](h.db.Prefix(storage.RetainedKey + "_"))
+	return decodeMessages(h.db.Prefix(storage.RetainedKey + "_"))
 }
 
 // pending returns the messages acknowledged to a publisher but not yet routed.
 func (h *storeHook) pending() ([]storage.Message, error) {
-	return decodeAll[storage.Message](h.db.Prefix(pendingKey + "_"))
+	return decodeMessages(h.db.Prefix(pendingKey + "_"))
 }
