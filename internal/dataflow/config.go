@@ -65,8 +65,8 @@ type Dataflow struct {
 	Map              []MapRule
 	Destination      Endpoint
 	DestinationTopic string // dataDestination; "${inputTopic}" is replaced by the source topic
-	// Window is how many source messages the engine holds at once (default: twice the
-	// destination's MaxInflight, at least 16).
+	// Window is kept for compatibility and ignored: the engine holds at most the
+	// destination's MaxInflight unacknowledged messages (see the package doc).
 	Window int
 }
 

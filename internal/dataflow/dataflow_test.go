@@ -17,6 +17,7 @@ import (
 	"github.com/dualpeer/dualpeer/internal/broker"
 	"github.com/dualpeer/dualpeer/internal/broker/testpki"
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -534,5 +535,45 @@ func TestOverloadThenPaced(t *testing.T) {
 	defer rc.mu.Unlock()
 	if rc.dups > burst+paced {
 		t.Errorf("%d duplicates for %d messages: redelivery is feeding on itself", rc.dups, burst+paced)
+	}
+}
+
+// TestAppendPublish: the hand-written PUBLISH encoder produces what paho decodes.
+func TestAppendPublish(t *testing.T) {
+	exp := uint32(30)
+	props := (&packets.Properties{ContentType: "application/json", MessageExpiry: &exp, User: []packets.User{{Key: "k", Value: "v"}}}).Pack(packets.PUBLISH)
+	tests := map[string]struct {
+		m   outMsg
+		id  uint16
+		dup bool
+	}{
+		"qos 1":                 {m: outMsg{topic: "output", payload: []byte("42"), qos: 1}, id: 7},
+		"qos 0 retain":          {m: outMsg{topic: "a/b", payload: []byte("x"), retain: true}},
+		"dup with properties":   {m: outMsg{topic: "t", payload: bytes.Repeat([]byte("p"), 300), qos: 1, props: props}, id: 65535, dup: true},
+		"empty payload, 2-byte": {m: outMsg{topic: strings.Repeat("t", 200), qos: 1}, id: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := appendPublish(nil, tc.id, tc.m, tc.dup)
+			cp, err := packets.ReadPacket(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := cp.Content.(*packets.Publish)
+			if !ok {
+				t.Fatalf("decoded %T", cp.Content)
+			}
+			wantID := tc.id
+			if tc.m.qos == 0 {
+				wantID = 0
+			}
+			if p.Topic != tc.m.topic || !bytes.Equal(p.Payload, tc.m.payload) || p.QoS != tc.m.qos || p.Retain != tc.m.retain ||
+				p.Duplicate != (tc.dup && tc.m.qos > 0) || p.PacketID != wantID {
+				t.Fatalf("decoded %+v, want %+v id %d", p, tc.m, wantID)
+			}
+			if tc.m.props != nil && (p.Properties.ContentType != "application/json" || len(p.Properties.User) != 1) {
+				t.Fatalf("properties %+v", p.Properties)
+			}
+		})
 	}
 }
