@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // kvLog is a tiny durable key/value map: an in-memory map mirrored by an append-only
@@ -52,7 +53,12 @@ type kvLog struct {
 	seq        uint64         // records queued so far
 	written    uint64         // seq covered by completed writes
 	writing    bool           // a write(2) runs without mu held
-	syncing    bool           // an fsync runs without mu held (no compaction meanwhile)
+	syncing    bool           // an fsync runs without mu held
+	compacting bool           // compactInBackground runs
+	delta      []byte         // bytes written to the old file since the compaction's snapshot
+	compactErr time.Time      // when the last background compaction failed (retry later)
+	compactAt  int64          // compactMin; smaller in tests
+	compacted  int            // background compactions done (tests)
 	buf        []byte         // encoded records a failed write left behind; reused
 }
 
@@ -81,7 +87,7 @@ const (
 // openKVLog replays path (if it exists) and starts a compacted log.
 // An empty path keeps everything in memory.
 func openKVLog(path string) (*kvLog, error) {
-	l := &kvLog{path: path, data: map[string][]byte{}, inBatch: map[string]int{}}
+	l := &kvLog{path: path, data: map[string][]byte{}, inBatch: map[string]int{}, compactAt: compactMin}
 	l.flushed.L = &l.mu
 	if path == "" {
 		return l, nil
@@ -294,14 +300,113 @@ func (l *kvLog) writeLocked() error {
 		l.buf = append(buf[:0:0], buf[n:]...)
 		return fmt.Errorf("write broker state %s: %w; is the disk full?", l.path, err)
 	}
+	if l.compacting {
+		l.delta = append(l.delta, buf...) // the new file gets these too (compactInBackground)
+	}
 	l.buf = buf[:0]
 	if l.written < upto {
 		l.written = upto
 	}
-	if l.logBytes > compactMin && l.logBytes > 4*l.liveBytes && !l.syncing && !l.writing {
-		return l.compactLocked()
+	if l.logBytes > l.compactAt && l.logBytes > 4*l.liveBytes && !l.compacting &&
+		time.Since(l.compactErr) > compactRetry {
+		l.compacting = true
+		go l.compactInBackground(l.snapshotLocked())
 	}
 	return nil
+}
+
+// compactRetry: after a failed background compaction, keep appending for this long.
+const compactRetry = 10 * time.Second
+
+// kv is one live entry; values are never modified once stored, so a snapshot can
+// share them and be encoded without mu.
+type kv struct {
+	key string
+	val []byte
+}
+
+// snapshotLocked lists the live map (queued changes included).
+func (l *kvLog) snapshotLocked() []kv {
+	out := make([]kv, 0, len(l.data))
+	for k, v := range l.data {
+		out = append(out, kv{k, v})
+	}
+	return out
+}
+
+// compactInBackground writes and fsyncs snapshot to a temporary file while the
+// connections keep appending to the old log (writing a multi-megabyte file and
+// fsyncing it under mu stalled every connection for tens of milliseconds, several
+// times a second under load). Then, under mu, it appends to the new file what was
+// written to the old one meanwhile and renames it over the old one. Records queued
+// when the snapshot was taken are both in the snapshot and written later; replaying a
+// set or delete again over a state that already has it changes nothing.
+func (l *kvLog) compactInBackground(entries []kv) {
+	n := 0
+	for _, e := range entries {
+		n += len(e.key) + len(e.val) + 16
+	}
+	snapshot := make([]byte, 0, n)
+	for _, e := range entries {
+		snapshot = appendRecord(snapshot, opSet, e.key, e.val)
+	}
+	tmp := l.path + ".tmp"
+	fail := func(f *os.File) {
+		if f != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+		l.mu.Lock()
+		l.compacting, l.delta, l.compactErr = false, nil, time.Now()
+		l.flushed.Broadcast()
+		l.mu.Unlock()
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		fail(nil)
+		return
+	}
+	if _, err := f.Write(snapshot); err != nil {
+		fail(f)
+		return
+	}
+	if err := f.Sync(); err != nil {
+		fail(f)
+		return
+	}
+	l.mu.Lock()
+	for l.writing || l.syncing {
+		l.flushed.Wait()
+	}
+	if l.closed {
+		l.mu.Unlock()
+		fail(f)
+		return
+	}
+	// Not fsynced: these records were not fsynced in the old file either (SyncInterval).
+	if _, err := f.Write(l.delta); err != nil {
+		l.mu.Unlock()
+		fail(f)
+		return
+	}
+	if err := os.Rename(tmp, l.path); err != nil {
+		l.mu.Unlock()
+		fail(f)
+		return
+	}
+	old := l.f
+	l.f = f
+	l.logBytes = int64(len(snapshot) + len(l.delta))
+	l.dirty = true // the delta
+	l.compacting, l.delta = false, nil
+	l.compacted++
+	l.flushed.Broadcast()
+	l.mu.Unlock()
+	old.Close()
+	if d, err := os.Open(filepath.Dir(l.path)); err == nil {
+		_ = d.Sync() // make the rename itself durable
+		d.Close()
+	}
 }
 
 // Prefix returns the values whose key starts with prefix, in key order.
@@ -431,7 +536,7 @@ func (l *kvLog) Close() error {
 		return nil
 	}
 	err := l.flushLocked()
-	for l.writing || l.syncing {
+	for l.writing || l.syncing || l.compacting {
 		l.flushed.Wait()
 	}
 	l.closed = true
