@@ -18,9 +18,12 @@
 //     retained messages are written to an append-only log under DataDir before the
 //     broker acknowledges the publisher (see store.go), so a restart — also after
 //     SIGKILL — loses no acknowledged QoS 1 message; delivery is at least once, so a
-//     restart may deliver a message twice. The log is written with write(2) on every
-//     change (safe against a process crash) and fsynced on Close and every SyncInterval
-//     (a power loss may lose the last interval).
+//     restart may deliver a message twice. Changes are queued in memory and written with
+//     one write(2) per batch (group commit, kvlog.go); a PUBACK, SUBACK or session
+//     change leaves only after its records are in the kernel (safe against a process
+//     crash, SIGKILL included: ackconn.go holds a connection's acknowledgements until
+//     the log is flushed), and the log is fsynced on Close and every SyncInterval (a
+//     power loss may lose the last interval). It is compacted in the background.
 //   - Back-pressure: a QoS 1 publisher is held (its connection is not read) while a
 //     connected subscriber of its topic has Limits.HoldPublishersAt messages queued, so
 //     a fast publisher and a slower consumer do not overflow the consumer's queue; a

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +47,7 @@ func newFlowHook(server *mqtt.Server, mark int) *flowHook {
 func (h *flowHook) ID() string { return "dualpeer-flow" }
 
 func (h *flowHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPublish}, []byte{b})
+	return b == mqtt.OnPublish
 }
 
 func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {

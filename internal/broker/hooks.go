@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"crypto/tls"
 	"log/slog"
 
@@ -26,16 +25,19 @@ type authHook struct {
 func (h *authHook) ID() string { return "dualpeer-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate,
+	// A switch, not bytes.Contains: mochi asks every hook on every event of every packet.
+	switch b {
+	case mqtt.OnConnectAuthenticate,
 		mqtt.OnConnect,
 		mqtt.OnSessionEstablished,
 		mqtt.OnACLCheck,
 		mqtt.OnPublished,
 		mqtt.OnPacketSent,
 		mqtt.OnPublishDropped,
-		mqtt.OnQosDropped,
-	}, []byte{b})
+		mqtt.OnQosDropped:
+		return true
+	}
+	return false
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {

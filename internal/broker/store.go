@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 
@@ -36,8 +35,9 @@ type storeHook struct {
 func (h *storeHook) ID() string { return "dualpeer-store" }
 
 func (h *storeHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnSessionEstablished,
+	// A switch, not bytes.Contains: mochi asks every hook on every event of every packet.
+	switch b {
+	case mqtt.OnSessionEstablished,
 		mqtt.OnDisconnect,
 		mqtt.OnSubscribed,
 		mqtt.OnUnsubscribed,
@@ -53,8 +53,10 @@ func (h *storeHook) Provides(b byte) bool {
 		mqtt.StoredClients,
 		mqtt.StoredInflightMessages,
 		mqtt.StoredRetainedMessages,
-		mqtt.StoredSubscriptions,
-	}, []byte{b})
+		mqtt.StoredSubscriptions:
+		return true
+	}
+	return false
 }
 
 func (h *storeHook) Init(any) error { return nil }
