@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -149,7 +150,10 @@ func (c *ackConn) drainLocked() error {
 // before closing.
 func (c *ackConn) Close() error {
 	c.mu.Lock()
-	if !c.writing {
+	if !c.writing && (len(c.held) > 0 || c.owe) {
+		// A peer that stopped reading must not hold up the close (session takeover,
+		// shutdown): what does not go out within a second is dropped with the connection.
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = c.drainLocked()
 	}
 	c.reading = false
