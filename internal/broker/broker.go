@@ -112,6 +112,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		db.Close()
 		return nil, fmt.Errorf("add broker store hook: %w", err)
 	}
+	// After every other OnPublish hook: only messages that will be routed pass the gate.
+	if err := server.AddHook(newTakeoverGate(server), nil); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("add broker takeover hook: %w", err)
+	}
 	if err := server.AddHook(auth, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker auth hook: %w", err)
