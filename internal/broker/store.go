@@ -75,15 +75,20 @@ func pendKey(id string, pid uint16) string {
 }
 
 func (h *storeHook) set(key string, v storage.Serializable) error {
-	var b []byte
-	if m, ok := v.(*storage.Message); ok {
-		b = encodeMessage(m) // the hot path: no JSON (msgcodec.go)
-	} else {
-		var err error
-		if b, err = v.MarshalBinary(); err != nil {
-			return fmt.Errorf("encode %s: %w", key, err)
-		}
+	b, err := v.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
 	}
+	return h.put(key, b)
+}
+
+// setMessage stores a message in the binary form (msgcodec.go): the hot path, no
+// JSON, and m does not escape.
+func (h *storeHook) setMessage(m *storage.Message) error {
+	return h.put(m.ID, encodeMessage(m))
+}
+
+func (h *storeHook) put(key string, b []byte) error {
 	if err := h.db.Set(key, b); err != nil {
 		h.Log.Error("broker state write failed", "key_kind", key[:3], "error", err)
 		return err
@@ -194,9 +199,9 @@ func (h *storeHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 }
 
 // toMessage borrows pk's slices: the message is encoded at once and not kept.
-func toMessage(key, t, client string, pk packets.Packet) *storage.Message {
+func toMessage(key, t, client string, pk *packets.Packet) storage.Message {
 	props := &pk.Properties
-	return &storage.Message{
+	return storage.Message{
 		ID:          key,
 		T:           t,
 		Client:      client,
@@ -223,7 +228,8 @@ func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 	if r == -1 {
 		h.del(retainedKey(pk.TopicName))
 	} else {
-		_ = h.set(retainedKey(pk.TopicName), toMessage(retainedKey(pk.TopicName), storage.RetainedKey, cl.ID, pk))
+		m := toMessage(retainedKey(pk.TopicName), storage.RetainedKey, cl.ID, &pk)
+		_ = h.setMessage(&m)
 	}
 	_ = h.flush()
 }
@@ -241,7 +247,8 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		return pk, nil
 	}
 	key := pendKey(cl.ID, pk.PacketID)
-	if err := h.set(key, toMessage(key, pendingKey, cl.ID, pk)); err != nil {
+	m := toMessage(key, pendingKey, cl.ID, &pk)
+	if err := h.setMessage(&m); err != nil {
 		return pk, packets.ErrRejectPacket
 	}
 	if a := ackConnOf(cl); a != nil && a.deferFlush() {
@@ -267,9 +274,9 @@ func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64,
 	if cl.Net.Inline || pk.FixedHeader.Type != packets.Publish {
 		return
 	}
-	m := toMessage(inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk)
+	m := toMessage(inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, &pk)
 	m.Sent = sent
-	_ = h.set(m.ID, m)
+	_ = h.setMessage(&m)
 }
 
 func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
