@@ -103,7 +103,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	auth := &authHook{modes: modes, metrics: b.metrics, log: log}
 	// The flow hook holds a publisher before its message is recorded and acknowledged;
 	// then the store hook records it before anything else sees it.
-	b.flow = newFlowHook(server, int(lim.HoldPublishersAt))
+	b.flow = newFlowHook(server, int(lim.HoldPublishersAt), int(lim.MaxQueuedMessages))
 	if err := server.AddHook(b.flow, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker flow hook: %w", err)

@@ -26,8 +26,11 @@
 //     power loss may lose the last interval). It is compacted in the background.
 //   - Back-pressure: a QoS 1 publisher is held (its connection is not read) while a
 //     connected subscriber of its topic has Limits.HoldPublishersAt messages queued, so
-//     a fast publisher and a slower consumer do not overflow the consumer's queue; a
-//     consumer that acknowledges nothing for 2 s stops holding publishers (flow.go).
+//     a fast publisher and a slower consumer do not overflow the consumer's queue. A
+//     consumer that acknowledges nothing for 2 s stops holding publishers and its queue
+//     absorbs what comes; an in-process consumer (a dataflow whose destination is down)
+//     holds them again just below MaxQueuedMessages, for as long as it is connected,
+//     so its queue never drops acknowledged messages (flow.go).
 //   - Bounded queues (the documented policy): every client session holds at most
 //     Limits.MaxQueuedMessages unacknowledged QoS 1 messages (delivered or waiting for
 //     the client's receive window); a message beyond that is dropped for that client

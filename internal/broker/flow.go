@@ -19,14 +19,20 @@ import (
 // Limits.HoldPublishersAt or more messages queued: the publisher stops being read,
 // TCP and its receive maximum slow it down, and nothing is dropped.
 //
-// A subscriber that makes no progress (no acknowledgement for holdStall) stops holding
-// anyone until its queue falls below the mark again, so a stuck or hostile consumer
-// cannot stall publishers for long; its own queue then follows the drop policy.
-// Disconnected sessions never hold publishers (nothing would drain them).
+// A subscriber that makes no progress (no acknowledgement for holdStall) stops
+// holding anyone until its queue falls below the mark again, so a stuck or hostile
+// consumer cannot stall publishers for long, and a burst while the consumer cannot
+// drain (B's dataflow while A is unreachable) is absorbed by its queue up to
+// MaxQueuedMessages. There, a network consumer's queue follows the drop policy; an
+// in-process consumer (the cluster's own dataflow) holds publishers again, for as long
+// as it stays connected: the publishers keep their unacknowledged messages instead of
+// the broker dropping acknowledged ones. Disconnected sessions never hold publishers
+// (nothing would drain them).
 type flowHook struct {
 	mqtt.HookBase
 	server *mqtt.Server
 	mark   int           // queue depth at which publishers are held
+	full   int           // in-process consumers hold publishers here without a time limit
 	stall  time.Duration // no progress for this long: stop holding for that subscriber
 	poll   time.Duration
 	held   atomic.Int64 // publishes that waited (for tests and metrics)
@@ -40,8 +46,16 @@ const (
 	holdPoll  = 500 * time.Microsecond
 )
 
-func newFlowHook(server *mqtt.Server, mark int) *flowHook {
-	return &flowHook{server: server, mark: mark, stall: holdStall, poll: holdPoll, stalled: map[string]bool{}}
+// newFlowHook holds publishers at mark and, for in-process consumers, at a little
+// below maxQueued (the margin covers publishers that passed the check at once).
+func newFlowHook(server *mqtt.Server, mark, maxQueued int) *flowHook {
+	full := max(maxQueued-max(maxQueued/20, 1), mark)
+	return &flowHook{server: server, mark: mark, full: full, stall: holdStall, poll: holdPoll, stalled: map[string]bool{}}
+}
+
+// unbounded reports whether sub holds publishers without a time limit.
+func (h *flowHook) unbounded(sub *mqtt.Client, depth int) bool {
+	return sub.Net.Listener == inprocListenerID && depth >= h.full
 }
 
 func (h *flowHook) ID() string { return "dualpeer-flow" }
@@ -73,13 +87,17 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		if cl.Closed() {
 			return pk, nil
 		}
-		if now.After(deadline) {
+		if now.After(deadline) && !h.unbounded(sub, depth) {
 			h.mu.Lock()
 			h.stalled[sub.ID] = true
 			h.mu.Unlock()
 			h.server.Log.Warn("subscriber makes no progress; no longer holding publishers for it",
 				"client", sub.ID, "queued", depth)
 			return pk, nil
+		}
+		sleep := h.poll
+		if now.Sub(deadline.Add(-h.stall)) > 100*time.Millisecond {
+			sleep = 10 * time.Millisecond // a long outage: do not spin
 		}
 		if !waited {
 			waited = true
@@ -90,7 +108,7 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 				_ = a.release()
 			}
 		}
-		time.Sleep(h.poll)
+		time.Sleep(sleep)
 	}
 }
 
@@ -113,7 +131,7 @@ func (h *flowHook) fullest(publisher, topic string) (*mqtt.Client, int) {
 			delete(h.stalled, id) // recovered: it may hold publishers again
 			return nil, 0
 		}
-		if h.stalled[id] {
+		if h.stalled[id] && !h.unbounded(c, n) {
 			return nil, 0
 		}
 		return c, n

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -20,11 +21,17 @@ type manualSub struct {
 	seen    map[string]bool
 }
 
-func newManualSub(t *testing.T, b *Broker, id, topic string) *manualSub {
+func newManualSub(t *testing.T, b *Broker, id, topic string, network bool) *manualSub {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := b.DialInProcess(ctx)
+	var conn net.Conn
+	var err error
+	if network {
+		conn, err = net.DialTimeout("tcp", b.Addr("p"), 5*time.Second)
+	} else {
+		conn, err = b.DialInProcess(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,31 +106,43 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 
 // TestBackPressure: a publisher that outruns a connected consumer is held at
 // HoldPublishersAt instead of the consumer's queue overflowing (which drops
-// acknowledged messages), and a consumer that never acknowledges holds it only for the
-// stall time.
+// acknowledged messages). A consumer that acknowledges nothing holds it only for the
+// stall time; then its queue absorbs the burst, and at MaxQueuedMessages a network
+// consumer's queue drops while an in-process one (a dataflow whose destination is
+// unreachable) holds the publisher again, as long as it is connected.
 func TestBackPressure(t *testing.T) {
 	const n = 60
 	lim := Limits{MaxQueuedMessages: 20, HoldPublishersAt: 10}
+	const stall = 300 * time.Millisecond
 	cases := []struct {
 		name      string
-		ack       bool // the consumer starts acknowledging once the publisher is held
+		network   bool
+		ackAfter  time.Duration // the consumer starts acknowledging this long after the publisher is held; 0: never
+		heldAt    int           // messages the consumer has while the publisher is held
 		wantDrops int64
 	}{
-		{name: "slow consumer: held, nothing dropped", ack: true, wantDrops: 0},
-		{name: "stuck consumer: released after the stall, queue overflows", ack: false, wantDrops: n - 20},
+		{name: "slow in-process consumer: held, nothing dropped", ackAfter: 50 * time.Millisecond, heldAt: 10},
+		{name: "slow network consumer: held, nothing dropped", network: true, ackAfter: 50 * time.Millisecond, heldAt: 10},
+		{name: "in-process consumer stuck beyond the stall time: held again when full, nothing dropped", ackAfter: 3 * stall, heldAt: 19},
+		{name: "stuck network consumer: released after the stall, queue overflows", network: true, wantDrops: n - 20},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startBroker(t, Config{DataDir: t.TempDir(), Limits: lim, Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}, nil)
-			b.flow.stall = 300 * time.Millisecond
-			sub := newManualSub(t, b, "consumer", "bp")
+			b.flow.stall = stall
+			sub := newManualSub(t, b, "consumer", "bp", tc.network)
 			done := publishAll(t, b, "producer", "bp", n)
 			waitFor(t, "publisher held", 10*time.Second, func() bool { return b.flow.held.Load() > 0 })
-			if tc.ack {
+			if tc.ackAfter > 0 {
+				time.Sleep(tc.ackAfter)
 				// While held the consumer has exactly the mark queued; nothing more.
-				time.Sleep(50 * time.Millisecond)
-				if got := sub.count(); got != int(lim.HoldPublishersAt) {
-					t.Errorf("consumer received %d messages while the publisher was held, want %d", got, lim.HoldPublishersAt)
+				if got := sub.count(); got != tc.heldAt {
+					t.Errorf("consumer received %d messages while the publisher was held, want %d", got, tc.heldAt)
+				}
+				select {
+				case <-done:
+					t.Fatal("the publisher finished while the consumer acknowledged nothing")
+				default:
 				}
 				sub.startAcking()
 			}
@@ -135,7 +154,7 @@ func TestBackPressure(t *testing.T) {
 			case <-time.After(15 * time.Second):
 				t.Fatal("publisher still blocked after 15 s")
 			}
-			if tc.ack {
+			if tc.ackAfter > 0 {
 				waitFor(t, "every message delivered", 10*time.Second, func() bool { return sub.count() == n })
 			}
 			// mochi routes a message after its PUBACK: the last one may still be on its way.
