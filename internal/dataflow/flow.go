@@ -114,7 +114,12 @@ func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, e
 	up := scfg.OnConnectionUp
 	scfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, ca *paho.Connack) {
 		up(cm, ca)
-		go f.subscribe(connCtx, cm)
+		// A resumed session still holds its subscriptions (and routes into them), so the
+		// flow is subscribed at once; the re-subscribe below only repairs a changed session.
+		if ca.SessionPresent {
+			f.srcSubbed.Store(true)
+		}
+		go f.subscribe(connCtx, cm, ca.SessionPresent)
 	}
 	if f.src, err = autopaho.NewConnection(connCtx, scfg); err != nil {
 		f.stop()
@@ -223,7 +228,11 @@ func (f *flow) clientConfig(ep Endpoint, role string, up *atomic.Bool, local Dia
 // subscribe (re)subscribes the source session. With a persistent session the broker
 // still has the subscriptions; re-subscribing is harmless and repairs a session that
 // expired. RetainHandling 1 avoids replaying retained messages on every reconnect.
-func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
+//
+// With a resumed session the broker may refuse the SUBSCRIBE with 0x91 (packet identifier in
+// use: it is redelivering the session's queue with that identifier); the subscription exists
+// already, so that is not an error.
+func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, resumed bool) {
 	var subs []paho.SubscribeOptions
 	for _, t := range f.cfg.SourceTopics {
 		subs = append(subs, paho.SubscribeOptions{Topic: t, QoS: f.cfg.Source.QoS, RetainAsPublished: true, RetainHandling: 1})
@@ -236,12 +245,18 @@ func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
 		if sa != nil {
 			reasons = sa.Reasons
 		}
+		if resumed && len(reasons) > 0 && allInUse(reasons) {
+			return // the resumed session keeps its subscriptions
+		}
 		f.setError(fmt.Errorf("subscribe %v: %w (reasons %x)", f.cfg.SourceTopics, err, reasons))
 		f.log.Error("subscribe failed", "topics", f.cfg.SourceTopics, "reasons", reasons, "error", err)
 		return
 	}
 	ok := true
 	for i, rc := range sa.Reasons {
+		if resumed && rc == 0x91 {
+			continue
+		}
 		if rc >= 0x80 && i < len(subs) {
 			ok = false
 			f.setError(fmt.Errorf("subscribe %q refused with reason 0x%02x", subs[i].Topic, rc))
@@ -249,6 +264,16 @@ func (f *flow) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
 		}
 	}
 	f.srcSubbed.Store(ok)
+}
+
+// allInUse reports whether every reason code is 0x91 (packet identifier in use).
+func allInUse(reasons []byte) bool {
+	for _, r := range reasons {
+		if r != 0x91 {
+			return false
+		}
+	}
+	return true
 }
 
 // onPublish runs on paho's delivery goroutine, in arrival order. It blocks while the
