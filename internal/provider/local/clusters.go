@@ -183,7 +183,6 @@ func (p *Provider) applyClusters(ctx context.Context, cfg *blueprint.Config, top
 	return changed, p.writeClientFiles(cfg)
 }
 
-
 // ClientFiles are the files a user points mosquitto_sub/mosquitto_pub at to talk to A's X.509
 // listener as Cluster B does.
 type ClientFiles struct {
