@@ -50,8 +50,14 @@ func (p *Provider) startAgents(ctx context.Context, topo netlab.Topology) (bool,
 	names := topo.Names()
 	started := false
 	for _, c := range []string{"a", "b"} {
-		if len(p.agentPIDs(c)) > 0 {
-			continue
+		if pids := p.agentPIDs(c); len(pids) > 0 {
+			if p.runsThisBinary(pids[0]) {
+				continue
+			}
+			// An agent of another dualpeer build (rebuilt or upgraded since the last up): replace
+			// it, so the cluster runs the code this `up` belongs to. Its state is on disk.
+			p.prog.Debugf("Cluster %s's agent (pid %d) runs another dualpeer binary; restarting it", c, pids[0])
+			p.stopAgent(c, 3*time.Second)
 		}
 		cn, _ := names.Cluster(c)
 		logf, err := os.OpenFile(p.lay.agentLog(c), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -156,4 +162,18 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "  " + strings.Join(lines, "\n  ")
+}
+
+// runsThisBinary reports whether pid executes the same file as p.agentExe (a rebuilt binary
+// shows as "… (deleted)" or another inode).
+func (p *Provider) runsThisBinary(pid int) bool {
+	want, err := os.Stat(p.agentExe)
+	if err != nil {
+		return true // cannot tell: leave the running agent alone
+	}
+	got, err := os.Stat(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return true
+	}
+	return os.SameFile(want, got)
 }
