@@ -138,7 +138,7 @@ func (p *Provider) waitHealthy(ctx context.Context, timeout time.Duration) error
 			if last = cl.Ready(ctx); last == nil {
 				break
 			}
-			if len(p.agentPIDs(c)) == 0 {
+			if !p.agentAlive(c) {
 				return fmt.Errorf("Cluster %s's agent exited: %v; its log (%s) says:\n%s", c, last, p.lay.agentLog(c), tail(p.lay.agentLog(c), 15))
 			}
 			select {
@@ -176,4 +176,16 @@ func (p *Provider) runsThisBinary(pid int) bool {
 		return true
 	}
 	return os.SameFile(want, got)
+}
+
+// agentAlive reports whether cluster c's agent process exists. It trusts the pid file first:
+// while `ip netns exec` execs the agent, /proc/<pid>/cmdline can read empty for a moment, so a
+// command-line scan alone can miss a process that is starting.
+func (p *Provider) agentAlive(c string) bool {
+	if b, err := os.ReadFile(p.lay.agentPID(c)); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
+			return true
+		}
+	}
+	return len(p.agentPIDs(c)) > 0
 }
