@@ -40,13 +40,13 @@ func (c clusterDir) path(elem ...string) string {
 	return filepath.Join(append([]string{c.root}, elem...)...)
 }
 
-// fingerprint changes when anything the agent reads changes (content, not just mtime, so a
-// rewrite with the same bytes does not restart anything).
+// fingerprint changes when a file the agent reads is added, removed or rewritten. It only
+// stats (this runs every second); a rewrite with the same bytes still triggers a reconcile,
+// which then restarts nothing because the desired configuration compares equal.
 func (c clusterDir) fingerprint() (string, error) {
 	h := sha256.New()
 	for _, sub := range []string{"manifests", "secrets", "configmaps"} {
-		base := c.path(sub)
-		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(c.path(sub), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					return nil
@@ -56,13 +56,12 @@ func (c clusterDir) fingerprint() (string, error) {
 			if d.IsDir() {
 				return nil
 			}
-			b, err := os.ReadFile(p)
+			fi, err := d.Info()
 			if err != nil {
 				return err
 			}
 			rel, _ := filepath.Rel(c.root, p)
-			fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-			h.Write(b)
+			fmt.Fprintf(h, "%s\x00%d\x00%d\x00", rel, fi.Size(), fi.ModTime().UnixNano())
 			return nil
 		})
 		if err != nil {

@@ -2,10 +2,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -79,38 +75,18 @@ func New(o Options) (*Provider, error) {
 
 // Deployment is the saved state of one local deployment. It holds no secrets.
 type Deployment struct {
-	ID           string            `json:"id"`
-	CreatedAt    time.Time         `json:"created_at"`
-	UpdatedAt    time.Time         `json:"updated_at"`
-	Topology     netlab.Topology   `json:"topology"`
-	Config       *blueprint.Config `json:"config"` // external_certificates removed
-	ConfigDigest string            `json:"config_digest"`
-	Complete     bool              `json:"complete"` // the last up got to the end
-}
-
-func newID() (string, error) {
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
+	ID        string            `json:"id"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Topology  netlab.Topology   `json:"topology"`
+	Config    *blueprint.Config `json:"config"`   // external_certificates removed
+	Complete  bool              `json:"complete"` // the last up got to the end
 }
 
 func redactedConfig(cfg *blueprint.Config) *blueprint.Config {
 	c := *cfg
 	c.ExternalCertificates = nil
 	return &c
-}
-
-func digest(cfg *blueprint.Config) string {
-	b, _ := json.Marshal(redactedConfig(cfg))
-	if cfg.ExternalCertificates != nil {
-		// Changes to the external chain must change the digest without putting it in state.
-		eb, _ := json.Marshal(cfg.ExternalCertificates)
-		b = append(b, eb...)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:8])
 }
 
 // TopologyFor maps the configuration onto the lab topology.
@@ -193,7 +169,7 @@ func (p *Provider) Up(ctx context.Context, cfg *blueprint.Config) (*Result, erro
 	}
 	now := time.Now().UTC()
 	if d == nil {
-		id, err := newID()
+		id, err := netlab.NewID()
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +195,7 @@ func (p *Provider) Up(ctx context.Context, cfg *blueprint.Config) (*Result, erro
 			return nil, err
 		}
 	}
-	d.Topology, d.Config, d.ConfigDigest, d.UpdatedAt, d.Complete = topo, redactedConfig(cfg), digest(cfg), now, false
+	d.Topology, d.Config, d.UpdatedAt, d.Complete = topo, redactedConfig(cfg), now, false
 	// Saved before anything is created, so that `down` after a crash knows what to remove.
 	if err := p.store.Save(stateName, d); err != nil {
 		return nil, err
