@@ -300,6 +300,9 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	// Latency first, on the fresh lab: an overload in the throughput runs must not decide the
 	// latency numbers (it still shows in the throughput rows and the problems list).
 	for i, w := range lat {
+		if b.o.Only != nil && !b.o.Only.MatchString(w.name) {
+			continue
+		}
 		count := int(b.o.LatRate * b.o.LatDuration.Seconds())
 		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: 64, N: count, Rate: b.o.LatRate,
 			Timeout: b.o.LatDuration + 60*time.Second, Idle: 3 * time.Second}
@@ -308,6 +311,9 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		}
 	}
 	for _, w := range tp {
+		if b.o.Only != nil && !b.o.Only.MatchString(w.name) {
+			continue
+		}
 		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: w.size, N: b.o.N,
 			Timeout: 30*time.Second + time.Duration(b.o.N)*time.Millisecond/2, Idle: 3 * time.Second}
 		for run := 0; run < b.o.Runs; run++ {

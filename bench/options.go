@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -30,7 +31,8 @@ type options struct {
 	MQBPort     int
 	Keep        bool
 	Standin     bool
-	Command     string // how the benchmark was invoked, for BENCHMARKS.md
+	Only        *regexp.Regexp // nil: every workload
+	Command     string         // how the benchmark was invoked, for BENCHMARKS.md
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -70,6 +72,7 @@ Flags:
 	fs.IntVar(&o.MQAPort, "mosquitto-port", 38883, "Mosquitto's mutual-TLS listener port on Cluster A (other than dualpeer's: both run)")
 	fs.IntVar(&o.MQBPort, "mosquitto-local-port", 11883, "Mosquitto's local plain listener port on Cluster B (127.0.0.1)")
 	fs.BoolVar(&o.Standin, "standin", false, "do not run `dualpeer up`: build the lab with internal/netlab and run dualpeer's broker and dataflow packages as stand-in agents (see bench/internal/standin)")
+	only := fs.String("only", "", "run only the workloads whose name matches this regular expression (e.g. 'QoS 0, 1 KB' or 'msg/s'); partial tables are printed, BENCHMARKS.md is not written")
 	fs.BoolVar(&o.Keep, "keep", false, "leave the last lab and Mosquitto running (for debugging); stop them with `dualpeer down`")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -88,6 +91,16 @@ Flags:
 			if !set[name] {
 				apply()
 			}
+		}
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return o, fmt.Errorf("-only %q is not a regular expression: %w", *only, err)
+		}
+		o.Only = re
+		if !set["out"] {
+			o.Out = "" // a partial table must not replace the full one
 		}
 	}
 	o.Command = commandLine(args)

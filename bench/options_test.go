@@ -32,6 +32,12 @@ func TestParseOptions(t *testing.T) {
 				t.Errorf("Command = %q", o.Command)
 			}
 		}},
+		"only": {args: []string{"-only", "QoS 0, 1 KB"}, check: func(t *testing.T, o options) {
+			if o.Only == nil || !o.Only.MatchString("QoS 0, 1 KB") || o.Only.MatchString("QoS 1, 1 KB") || o.Out != "" {
+				t.Errorf("-only: %+v", o)
+			}
+		}},
+		"bad only":     {args: []string{"-only", "("}, wantErr: true},
 		"zero runs":    {args: []string{"-runs", "0"}, wantErr: true},
 		"same ports":   {args: []string{"-mosquitto-port", "28883"}, wantErr: true},
 		"huge latency": {args: []string{"-latency-rate", "1000000", "-latency-duration", "1h"}, wantErr: true},

@@ -182,7 +182,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		}
 	}
 	if a.engine == nil {
-		e, err := dataflow.NewEngine(a.brk.DialInProcess, a.log.With("component", "dataflow"), prometheus.WrapRegistererWith(prometheus.Labels{"generation": strconv.FormatInt(time.Now().UnixNano(), 36)}, a.reg))
+		e, err := dataflow.NewEngine(dataflow.Local{Dial: a.brk.DialInProcess, Attach: a.brk}, a.log.With("component", "dataflow"), prometheus.WrapRegistererWith(prometheus.Labels{"generation": strconv.FormatInt(time.Now().UnixNano(), 36)}, a.reg))
 		if err != nil {
 			a.lastErr = err.Error()
 			return

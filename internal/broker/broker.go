@@ -26,6 +26,7 @@ type Broker struct {
 	db      *kvLog
 	store   *storeHook
 	flow    *flowHook
+	attach  *attachHook
 	metrics *metrics
 	gauges  *gaugeCollector
 	reg     prometheus.Registerer
@@ -111,6 +112,17 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	if err := server.AddHook(b.store, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker store hook: %w", err)
+	}
+	// Attached consumers (attach.go) see a message once it is recorded; their handler may
+	// hold the publisher, so this comes before the gate (a held publish must not count as
+	// being routed, which would delay session resumptions).
+	if b.attach, err = newAttachHook(db, int(lim.MaxQueuedMessages)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := server.AddHook(b.attach, nil); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("add broker attach hook: %w", err)
 	}
 	// After every other OnPublish hook: only messages that will be routed pass the gate.
 	if err := server.AddHook(newTakeoverGate(server), nil); err != nil {

@@ -553,7 +553,7 @@ func (l *kvLog) Close() error {
 	return err
 }
 
-// keysWithPrefix lists the live keys starting with prefix.
+// keysWithPrefix lists the live keys starting with prefix, in key order.
 func (l *kvLog) keysWithPrefix(prefix string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -563,5 +563,13 @@ func (l *kvLog) keysWithPrefix(prefix string) []string {
 			out = append(out, k)
 		}
 	}
+	sort.Strings(out)
 	return out
+}
+
+// Get returns key's value (nil when absent); the caller must not modify it.
+func (l *kvLog) Get(key string) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.data[key]
 }

@@ -129,7 +129,24 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func newRig(t testing.TB) *rig {
+// sourceModes are the two ways a dataflow reads the local broker: attached (the
+// default, broker.Attach) and as an MQTT client over DialInProcess (what a local source
+// does without an Attacher; the code path remote sources use).
+var sourceModes = []struct {
+	name   string
+	attach bool
+}{{"attached", true}, {"mqtt-session", false}}
+
+// eachSourceMode runs test once per source mode.
+func eachSourceMode(t *testing.T, test func(t *testing.T, attach bool)) {
+	for _, m := range sourceModes {
+		t.Run(m.name, func(t *testing.T) { test(t, m.attach) })
+	}
+}
+
+func newRig(t testing.TB) *rig { return newRigWith(t, true) }
+
+func newRigWith(t testing.TB, attach bool) *rig {
 	r := &rig{t: t, set: testpki.NewSet(t), reg: prometheus.NewRegistry()}
 	r.aCfg = broker.Config{DataDir: t.TempDir(), Listeners: []broker.Listener{{
 		Name: "default-loadbalancer", Addr: freeAddr(t), Auth: broker.AuthX509,
@@ -144,7 +161,11 @@ func newRig(t testing.TB) *rig {
 	if err := r.b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.engine, err = NewEngine(r.b.DialInProcess, testLogger(), r.reg)
+	local := Local{Dial: r.b.DialInProcess}
+	if attach {
+		local.Attach = r.b
+	}
+	r.engine, err = NewEngine(local, testLogger(), r.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +375,10 @@ func (rc *receiver) report(t testing.TB, sent, acked int) {
 
 // TestTwoBrokersQoS1: messages published on B's input arrive on A's output through
 // the dataflow over mutual TLS.
-func TestTwoBrokersQoS1(t *testing.T) {
-	r := newRig(t)
+func TestTwoBrokersQoS1(t *testing.T) { eachSourceMode(t, testTwoBrokersQoS1) }
+
+func testTwoBrokersQoS1(t *testing.T, attach bool) {
+	r := newRigWith(t, attach)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rc := r.receive(ctx)
@@ -382,7 +405,11 @@ func TestTwoBrokersQoS1WithOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5 s outage; skipped with -short")
 	}
-	r := newRig(t)
+	eachSourceMode(t, testTwoBrokersQoS1WithOutage)
+}
+
+func testTwoBrokersQoS1WithOutage(t *testing.T, attach bool) {
+	r := newRigWith(t, attach)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rc := r.receive(ctx)
@@ -497,14 +524,18 @@ func (r *rig) publishAsync(ctx context.Context, c *paho.Client, first, n int, qo
 }
 
 // TestOverloadThenPaced overloads the link — a burst published far faster than the
-// destination accepts it: A is down, so all of it queues in B's session for the
-// dataflow — then, while that backlog drains, cuts the dataflow's source connection
-// (the broker redelivers everything unacknowledged) and publishes a paced stream.
+// destination accepts it: A is down, so all of it queues in B for the dataflow (its
+// session, or its attachment's stored messages and queue) — then, while that backlog
+// drains, cuts the dataflow's source (the MQTT connection: the broker redelivers
+// everything unacknowledged; attached: the dataflow is restarted and re-attaches, and
+// the broker hands over everything not yet acknowledged by A) and publishes a paced stream.
 // Every QoS 1 message of both must arrive, and duplicates stay bounded: the early
 // benchmark's livelock (the same window forwarded again and again, 150,000+
 // duplicates, the paced run starved) must not come back.
-func TestOverloadThenPaced(t *testing.T) {
-	r := newRig(t)
+func TestOverloadThenPaced(t *testing.T) { eachSourceMode(t, testOverloadThenPaced) }
+
+func testOverloadThenPaced(t *testing.T, attach bool) {
+	r := newRigWith(t, attach)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rc := r.receive(ctx)
@@ -520,8 +551,17 @@ func TestOverloadThenPaced(t *testing.T) {
 	r.engine.mu.Unlock()
 	for i := range paced {
 		if i == paced/4 {
-			t.Logf("cutting the dataflow's source connection with %d of %d received", rc.unique(), burst+i)
-			f.src.TerminateConnectionForTest()
+			t.Logf("cutting the dataflow's source with %d of %d received", rc.unique(), burst+i)
+			if attach {
+				// A changed dataflow is stopped and started again (Engine.Apply).
+				d := f.cfg
+				d.Window++
+				if err := r.engine.Apply(ctx, []Dataflow{d}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				f.src.TerminateConnectionForTest()
+			}
 		}
 		r.publishAsync(ctx, c, burst+i, 1, 1) // blocking: one at a time, every 2 ms
 		time.Sleep(2 * time.Millisecond)

@@ -82,7 +82,9 @@ type destClient struct {
 	seq     uint64
 	conn    net.Conn // nil while disconnected
 	gen     uint64   // connection generation
-	buf     []byte   // encoded packets not yet handed to the flusher
+	buf     []byte   // encoded packets not yet written
+	spare   []byte   // the other write buffer, reused
+	writing bool     // a goroutine is writing (the flusher or a publisher, see flush)
 	closed  bool
 	kick    chan struct{}
 	lastOut atomic.Int64 // unix nanos of the last write (keep-alive)
@@ -130,8 +132,23 @@ func (d *destClient) inflight() int {
 // once the publisher stops. While the connection is down the message waits in its
 // slot and is sent on reconnect.
 func (d *destClient) publish1(it item, m outMsg) error {
+	err := d.send1(it, m, true)
+	d.flush()
+	return err
+}
+
+// errWouldBlock: send1 or send0 without wait found no room.
+var errWouldBlock = errors.New("destination window full")
+
+// send1 is publish1 without the write: the caller calls flush (after releasing its own
+// locks); without wait it returns errWouldBlock instead of waiting.
+func (d *destClient) send1(it item, m outMsg, wait bool) error {
 	d.mu.Lock()
 	for !d.closed && (d.inUse >= d.limit || len(d.free) == 0 || len(d.buf) >= maxBuffered) {
+		if !wait {
+			d.mu.Unlock()
+			return errWouldBlock
+		}
 		d.space.Wait()
 	}
 	if d.closed {
@@ -143,15 +160,10 @@ func (d *destClient) publish1(it item, m outMsg) error {
 	d.inUse++
 	d.seq++
 	d.slots[id-1] = slot{used: true, seq: d.seq, msg: m, it: it}
-	kick := false
 	if d.conn != nil {
 		d.buf = appendPublish(d.buf, id, m, false)
-		kick = true
 	}
 	d.mu.Unlock()
-	if kick {
-		d.wake()
-	}
 	return nil
 }
 
@@ -159,8 +171,19 @@ func (d *destClient) publish1(it item, m outMsg) error {
 // while the write buffer is full (back-pressure) and returns errDestDown when there is
 // no connection to send it on.
 func (d *destClient) publish0(m outMsg) error {
+	err := d.send0(m, true)
+	d.flush()
+	return err
+}
+
+// send0 is publish0 without the write (see send1).
+func (d *destClient) send0(m outMsg, wait bool) error {
 	d.mu.Lock()
 	for !d.closed && d.conn != nil && len(d.buf) >= maxBuffered {
+		if !wait {
+			d.mu.Unlock()
+			return errWouldBlock
+		}
 		d.space.Wait()
 	}
 	switch {
@@ -173,8 +196,48 @@ func (d *destClient) publish0(m outMsg) error {
 	}
 	d.buf = appendPublish(d.buf, 0, m, false)
 	d.mu.Unlock()
-	d.wake()
 	return nil
+}
+
+// flush writes what is buffered, on the calling goroutine, unless another goroutine is
+// writing already (it writes this too before it stops). So a message goes out from the
+// goroutine that published it — no hand-off, no wake-up of another thread, which is what
+// a message costs at low rates — and under load whatever accumulated during one write
+// goes out as the next single write (one TLS record and syscall for many packets).
+func (d *destClient) flush() {
+	d.mu.Lock()
+	if !d.writing {
+		d.drainLocked()
+	}
+	d.mu.Unlock()
+}
+
+// drainLocked writes d.buf until it stays empty; d.mu is held on entry and exit and
+// released during each write.
+func (d *destClient) drainLocked() {
+	d.writing = true
+	for len(d.buf) > 0 && d.conn != nil {
+		conn, gen := d.conn, d.gen
+		out := d.buf
+		d.buf = d.spare[:0]
+		d.spare = nil
+		d.space.Broadcast()
+		d.mu.Unlock()
+		_, err := conn.Write(out)
+		if err == nil {
+			d.lastOut.Store(time.Now().UnixNano())
+		} else {
+			_ = conn.Close() // the reader sees it and reconnects
+		}
+		d.mu.Lock()
+		if cap(out) <= 4*maxBuffered {
+			d.spare = out[:0] // do not keep a burst's buffer forever
+		}
+		if err != nil || d.gen != gen {
+			break
+		}
+	}
+	d.writing = false
 }
 
 func (d *destClient) wake() {
@@ -290,7 +353,6 @@ func (d *destClient) serve(ctx context.Context, conn net.Conn, br *bufio.Reader,
 		}
 	}
 	d.gen++
-	gen := d.gen
 	d.conn = conn
 	d.buf = d.buf[:0]
 	// Resend in the original order; the server treats them as new QoS 1 messages
@@ -318,7 +380,7 @@ func (d *destClient) serve(ctx context.Context, conn net.Conn, br *bufio.Reader,
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); d.flusher(cctx, conn, gen) }()
+	go func() { defer wg.Done(); d.flusher(cctx) }()
 	go func() { defer wg.Done(); d.keepalive(cctx, conn, keepAlive) }()
 	d.wake()
 	stopWatch := context.AfterFunc(cctx, func() { _ = conn.Close() })
@@ -335,34 +397,16 @@ func (d *destClient) serve(ctx context.Context, conn net.Conn, br *bufio.Reader,
 	return err
 }
 
-// flusher writes the accumulated packets: everything appended while the previous
-// write ran goes out as one write.
-func (d *destClient) flusher(ctx context.Context, conn net.Conn, gen uint64) {
-	var out []byte
+// flusher writes what other goroutines appended without writing (keep-alive pings,
+// resends, retries, DISCONNECT): they wake it.
+func (d *destClient) flusher(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.kick:
 		}
-		for {
-			d.mu.Lock()
-			if d.gen != gen || len(d.buf) == 0 {
-				d.mu.Unlock()
-				break
-			}
-			out, d.buf = d.buf, out[:0]
-			d.space.Broadcast()
-			d.mu.Unlock()
-			if _, err := conn.Write(out); err != nil {
-				_ = conn.Close() // the reader sees it and reconnects
-				return
-			}
-			d.lastOut.Store(time.Now().UnixNano())
-			if cap(out) > 4*maxBuffered {
-				out = nil // do not keep a burst's buffer forever
-			}
-		}
+		d.flush()
 	}
 }
 

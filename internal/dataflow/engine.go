@@ -16,16 +16,16 @@ import (
 type Engine struct {
 	mu     sync.Mutex
 	flows  map[string]*flow
-	local  Dialer
+	local  Local
 	log    *slog.Logger
 	m      *metrics
 	reg    prometheus.Registerer
 	closed bool
 }
 
-// NewEngine creates an engine. local reaches the agent's broker in-process (nil when
+// NewEngine creates an engine. local reaches the agent's broker in-process (zero when
 // there is none: then dataflows with a local endpoint are refused). reg may be nil.
-func NewEngine(local Dialer, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
+func NewEngine(local Local, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -68,6 +68,11 @@ func (e *Engine) Apply(ctx context.Context, desired []Dataflow) error {
 			delete(e.flows, name)
 			if !ok {
 				e.m.forget(name)
+				if f.local != nil {
+					// A deleted dataflow: its stored messages go with it, as its
+					// session's would when it expires.
+					f.local.att.Forget(f.local.name)
+				}
 			}
 		}
 	}

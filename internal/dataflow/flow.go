@@ -33,6 +33,7 @@ const (
 type item struct {
 	pub      *paho.Publish
 	src      *paho.Client // the connection it came on: its PUBACK must go there
+	seq      uint64       // a local source's stored message (broker.Delivery.Seq)
 	received time.Time
 }
 
@@ -62,9 +63,11 @@ type flow struct {
 	srcConns  map[*paho.Client]*srcConn // which connection a message came on
 	curSrc    *srcConn                  // the newest source connection
 	topicTmpl bool                      // DestinationTopic contains ${inputTopic}
+	local     *localSource              // set when the source is the local broker, attached (localsrc.go)
 }
 
-func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, error) {
+func startFlow(d Dataflow, lb Local, m *metrics, log *slog.Logger) (*flow, error) {
+	local := lb.Dial
 	d = d.withDefaults()
 	tr, err := newTransformer(d)
 	if err != nil {
@@ -87,6 +90,15 @@ func startFlow(d Dataflow, local Dialer, m *metrics, log *slog.Logger) (*flow, e
 	}
 	f.dst = newDestClient(dial, d.Destination, clientID(d.Destination.ClientIDPrefix, d.Name, "dest"), f.destHooks())
 
+	if d.Source.Local && lb.Attach != nil {
+		if err := f.startLocal(lb.Attach); err != nil {
+			f.stop()
+			return nil, fmt.Errorf("dataflow %q: source %s: %w", d.Name, d.Source, err)
+		}
+		f.log.Info("dataflow started", "source", d.Source.String()+" (attached)", "topics", d.SourceTopics,
+			"destination", d.Destination.String(), "destination_topic", d.DestinationTopic)
+		return f, nil
+	}
 	scfg, err := f.clientConfig(d.Source, "source", &f.srcUp, local)
 	if err != nil {
 		f.stop()
@@ -162,6 +174,11 @@ func (f *flow) destHooks() destHooks {
 		},
 		down: func(err error) {
 			f.dstUp.Store(false)
+			if q := f.local; q != nil {
+				q.mu.Lock()
+				q.cond.Broadcast() // held publishers may queue more now (localLimit)
+				q.mu.Unlock()
+			}
 			f.m.connected.WithLabelValues(f.cfg.Name, side).Set(0)
 			f.log.Warn("connection lost; reconnecting", "side", side, "error", err)
 		},
@@ -346,16 +363,7 @@ func (f *flow) stale(c *paho.Client) bool {
 // destination) as Mosquitto's bridge does, retain per the endpoint, and the MQTT 5
 // properties a bridge forwards.
 func (f *flow) outMsg(p *paho.Publish) outMsg {
-	d := f.cfg
-	m := outMsg{
-		topic:   d.DestinationTopic,
-		payload: p.Payload,
-		qos:     min(p.QoS, d.Destination.QoS),
-		retain:  p.Retain && d.Destination.Retain == RetainKeep,
-	}
-	if f.topicTmpl {
-		m.topic = strings.ReplaceAll(d.DestinationTopic, "${inputTopic}", p.Topic)
-	}
+	var props []byte
 	if sp := p.Properties; sp != nil && (sp.CorrelationData != nil || sp.ContentType != "" || sp.ResponseTopic != "" ||
 		sp.PayloadFormat != nil || sp.MessageExpiry != nil || len(sp.User) > 0) {
 		pp := &packets.Properties{
@@ -365,7 +373,23 @@ func (f *flow) outMsg(p *paho.Publish) outMsg {
 		for _, u := range sp.User {
 			pp.User = append(pp.User, packets.User{Key: u.Key, Value: u.Value})
 		}
-		m.props = pp.Pack(packets.PUBLISH)
+		props = pp.Pack(packets.PUBLISH)
+	}
+	return f.newOutMsg(p.Topic, p.Payload, p.QoS, p.Retain, props)
+}
+
+// newOutMsg applies the destination topic, QoS and retain rules.
+func (f *flow) newOutMsg(topic string, payload []byte, qos byte, retain bool, props []byte) outMsg {
+	d := f.cfg
+	m := outMsg{
+		topic:   d.DestinationTopic,
+		payload: payload,
+		qos:     min(qos, d.Destination.QoS),
+		retain:  retain && d.Destination.Retain == RetainKeep,
+		props:   props,
+	}
+	if f.topicTmpl {
+		m.topic = strings.ReplaceAll(d.DestinationTopic, "${inputTopic}", topic)
 	}
 	return m
 }
@@ -376,6 +400,10 @@ func (f *flow) drop(reason string) {
 }
 
 func (f *flow) ack(it item) {
+	if q := f.local; q != nil {
+		q.att.Done(q.name, it.seq)
+		return
+	}
 	if it.pub.QoS == 0 || it.src == nil {
 		return
 	}
@@ -400,6 +428,12 @@ func (f *flow) stop() {
 	f.stopping.Store(true)
 	if f.dst != nil {
 		f.dst.close() // unblocks onPublish; unacknowledged messages stay with the source
+	}
+	if f.local != nil {
+		f.stopLocal()
+		f.connStop()
+		f.log.Info("dataflow stopped", "in", f.in.Load(), "out", f.out.Load(), "dropped", f.dropped.Load(), "retries", f.retries.Load())
+		return
 	}
 	time.Sleep(3 * ackInterval) // let paho flush the PUBACKs of finished messages
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -443,6 +477,6 @@ func (f *flow) status() Status {
 		Destination: f.cfg.Destination.String(), DestinationTopic: f.cfg.DestinationTopic,
 		SourceConnected: f.srcUp.Load(), SourceSubscribed: f.srcSubbed.Load(), DestinationConnected: f.dstUp.Load(),
 		MessagesIn: f.in.Load(), MessagesOut: f.out.Load(), Dropped: f.dropped.Load(),
-		Retries: f.retries.Load(), QueueDepth: int64(f.dst.inflight()), LastError: f.lastError.Load().(string),
+		Retries: f.retries.Load(), QueueDepth: int64(f.dst.inflight() + f.localDepth()), LastError: f.lastError.Load().(string),
 	}
 }

@@ -63,7 +63,7 @@ func newLink(tb testing.TB) *link {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = b.Close() })
-	eng, err := dataflow.NewEngine(b.DialInProcess, quiet, nil)
+	eng, err := dataflow.NewEngine(dataflow.Local{Dial: b.DialInProcess, Attach: b}, quiet, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

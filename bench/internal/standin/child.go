@@ -69,7 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := firstErr(err1, err2, err3); err != nil {
 			return fmt.Errorf("stand-in B: read certificates: %w", err)
 		}
-		eng, err := dataflow.NewEngine(b.DialInProcess, log, nil)
+		eng, err := dataflow.NewEngine(dataflow.Local{Dial: b.DialInProcess, Attach: b}, log, nil)
 		if err != nil {
 			return err
 		}
