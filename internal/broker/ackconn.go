@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/tls"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -68,6 +69,15 @@ func (c *ackConn) deferFlush() bool {
 
 func (c *ackConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	if len(c.held) > 0 {
+		// Deliveries first: the messages just routed wait on subscribers' write
+		// goroutines; let them go out before this goroutine spends two syscalls on the
+		// state log and the held acknowledgements (with one P they would otherwise run
+		// only after those — the latency of every forwarded message).
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+	}
 	var err error
 	if !c.writing { // otherwise the goroutine writing sends what is held, too
 		err = c.drainLocked()
