@@ -36,6 +36,29 @@ type ackConn struct {
 	held    []byte // bytes to write, in order
 	spare   []byte // the other buffer, reused
 	err     error  // a failed flush or write: the connection is finished
+	// after runs, once, when the connection's goroutine is done with the input read
+	// together (before its next Read): attached consumers' writes (see attach.go).
+	after     []func()
+	afterKeys []any
+}
+
+// afterBatch registers fn (once per key) to run before the connection's goroutine
+// reads again; it reports false when that goroutine is not between reads (the caller
+// runs fn itself).
+func (c *ackConn) afterBatch(key any, fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.reading || c.err != nil {
+		return false
+	}
+	for _, k := range c.afterKeys {
+		if k == key {
+			return true
+		}
+	}
+	c.after = append(c.after, fn)
+	c.afterKeys = append(c.afterKeys, key)
+	return true
 }
 
 // ackHoldMax: hold at most this much before writing anyway (one large burst must not
@@ -69,6 +92,17 @@ func (c *ackConn) deferFlush() bool {
 
 func (c *ackConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	for len(c.after) > 0 {
+		// Messages forwarded by attached consumers first (the dataflow's write to the
+		// other cluster): one write for the whole batch just read, right now.
+		after := c.after
+		c.after, c.afterKeys = nil, nil
+		c.mu.Unlock()
+		for _, fn := range after {
+			fn()
+		}
+		c.mu.Lock()
+	}
 	if len(c.held) > 0 {
 		// Deliveries first: the messages just routed wait on subscribers' write
 		// goroutines; let them go out before this goroutine spends two syscalls on the
@@ -159,6 +193,14 @@ func (c *ackConn) drainLocked() error {
 // Close sends what is held (a DISCONNECT with a reason, the last acknowledgements)
 // before closing.
 func (c *ackConn) Close() error {
+	c.mu.Lock()
+	c.reading = false // no more afterBatch registrations: callers run fn themselves
+	after := c.after
+	c.after, c.afterKeys = nil, nil
+	c.mu.Unlock()
+	for _, fn := range after {
+		fn() // forwarded messages still go out; they do not depend on this connection
+	}
 	c.mu.Lock()
 	if !c.writing && (len(c.held) > 0 || c.owe) {
 		// A peer that stopped reading must not hold up the close (session takeover,

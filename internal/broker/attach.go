@@ -81,8 +81,31 @@ type DeliveryProps struct {
 
 // Handler receives deliveries on the publisher's goroutine (several publishers: several
 // goroutines at once). It may block to hold the publisher; before it does, it calls
-// hold, which lets the acknowledgements already owed to that publisher go out.
-type Handler func(d Delivery, hold func())
+// p.Hold, which lets the acknowledgements already owed to that publisher go out.
+type Handler func(d Delivery, p Publisher)
+
+// Publisher is the connection a delivery came from, as a handler may use it.
+type Publisher struct {
+	conn *ackConn // nil: no batching (the broker's own publishes)
+}
+
+// Hold writes the acknowledgements already owed to the publisher (call it before
+// blocking).
+func (p Publisher) Hold() {
+	if p.conn != nil {
+		_ = p.conn.release()
+	}
+}
+
+// AfterBatch runs fn once (per key) when the publisher's goroutine is done with the
+// packets it read together, before it reads again — or now, when there is no such
+// batch. A consumer that forwards messages defers its write with it: under load one
+// write carries a whole batch, and with single messages it costs no latency.
+func (p Publisher) AfterBatch(key any, fn func()) {
+	if p.conn == nil || !p.conn.afterBatch(key, fn) {
+		fn()
+	}
+}
 
 const (
 	attachDeclPrefix = "ATD/" // ATD/<name> → qos byte, then filters separated by '\n'
@@ -196,11 +219,7 @@ func (h *attachHook) deliver(c *consumer, cl *mqtt.Client, pk *packets.Packet) b
 	}
 	d.Payload = slices.Clone(pk.Payload)
 	d.Props = deliveryProps(&pk.Properties)
-	hold := func() {}
-	if a := ackConnOf(cl); a != nil {
-		hold = func() { _ = a.release() }
-	}
-	handler(d, hold)
+	handler(d, Publisher{conn: ackConnOf(cl)})
 	return d.QoS > 0
 }
 

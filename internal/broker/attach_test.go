@@ -16,7 +16,7 @@ type captured struct {
 	got []Delivery
 }
 
-func (c *captured) handler(d Delivery, _ func()) {
+func (c *captured) handler(d Delivery, _ Publisher) {
 	c.mu.Lock()
 	c.got = append(c.got, d)
 	c.mu.Unlock()
@@ -116,11 +116,11 @@ func TestAttachHoldsPublisher(t *testing.T) {
 	release := make(chan struct{})
 	var holds int
 	var mu sync.Mutex
-	if _, err := b.Attach("slow", []string{"in"}, 1, func(_ Delivery, hold func()) {
+	if _, err := b.Attach("slow", []string{"in"}, 1, func(_ Delivery, p Publisher) {
 		mu.Lock()
 		holds++
 		mu.Unlock()
-		hold()
+		p.Hold()
 		<-release
 	}); err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestAttachHoldsPublisher(t *testing.T) {
 func TestAttachDetachedBound(t *testing.T) {
 	b := startBroker(t, Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}},
 		Limits: Limits{MaxQueuedMessages: 5}}, nil)
-	if _, err := b.Attach("c", []string{"in"}, 1, func(Delivery, func()) {}); err != nil {
+	if _, err := b.Attach("c", []string{"in"}, 1, func(Delivery, Publisher) {}); err != nil {
 		t.Fatal(err)
 	}
 	b.Detach("c")
@@ -177,7 +177,7 @@ func TestAttachDetachedBound(t *testing.T) {
 
 func TestAttachInvalid(t *testing.T) {
 	b := startBroker(t, Config{Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}}}, nil)
-	h := func(Delivery, func()) {}
+	h := func(Delivery, Publisher) {}
 	tests := map[string]struct {
 		name    string
 		filters []string

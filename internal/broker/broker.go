@@ -105,6 +105,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	// The flow hook holds a publisher before its message is recorded and acknowledged;
 	// then the store hook records it before anything else sees it.
 	b.flow = newFlowHook(server, int(lim.HoldPublishersAt), int(lim.MaxQueuedMessages))
+	b.flow.pending = int(lim.MaxPendingWrites)
 	if err := server.AddHook(b.flow, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker flow hook: %w", err)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type flowHook struct {
 	stall  time.Duration // no progress for this long: stop holding for that subscriber
 	poll   time.Duration
 	held   atomic.Int64 // publishes that waited (for tests and metrics)
+	// pending is mochi's per-client write queue size (Limits.MaxPendingWrites): QoS 0
+	// publishers are held while a subscriber's queue is three quarters full.
+	pending int
 
 	mu      sync.Mutex
 	stalled map[string]bool // client id → gave up holding for it
@@ -65,7 +69,11 @@ func (h *flowHook) Provides(b byte) bool {
 }
 
 func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || pk.FixedHeader.Qos == 0 || h.mark <= 0 {
+	if cl.Net.Inline || h.mark <= 0 {
+		return pk, nil
+	}
+	if pk.FixedHeader.Qos == 0 {
+		h.holdQoS0(cl, pk.TopicName)
 		return pk, nil
 	}
 	// Fast path: no session can be at the mark while all sessions together are below it.
@@ -158,4 +166,91 @@ func (h *flowHook) fullest(publisher, topic string) (*mqtt.Client, int) {
 		}
 	}
 	return nil, 0
+}
+
+// outboundField locates mochi's per-client write queue (Client.State.outbound, not
+// exported). mochi drops a message — QoS 0 without a trace — when that queue is full,
+// and exposes neither its length nor a hook before the drop; reading the channel's
+// length through reflection is the only way to see it coming. If a mochi upgrade renames
+// the field, outboundLen reports 0 and QoS 0 publishers are simply not held.
+var outboundField = func() []int {
+	st, ok := reflect.TypeOf(mqtt.Client{}).FieldByName("State")
+	if !ok {
+		return nil
+	}
+	ob, ok := st.Type.FieldByName("outbound")
+	if !ok || ob.Type.Kind() != reflect.Chan {
+		return nil
+	}
+	return append(append([]int(nil), st.Index...), ob.Index...)
+}()
+
+func outboundLen(c *mqtt.Client) int {
+	if outboundField == nil {
+		return 0
+	}
+	return reflect.ValueOf(c).Elem().FieldByIndex(outboundField).Len()
+}
+
+// holdQoS0 holds a QoS 0 publisher while a connected subscriber of the topic has its
+// write queue three quarters full: a subscriber slower than its publishers (Cluster A's
+// consumers behind the dataflow's link) would otherwise lose QoS 0 messages by the
+// thousand, where Mosquitto buffers them. The same stall rule as for QoS 1 applies: a
+// subscriber that takes nothing for holdStall stops holding anyone.
+func (h *flowHook) holdQoS0(cl *mqtt.Client, topic string) {
+	if h.pending <= 0 {
+		return
+	}
+	limit := h.pending * 3 / 4
+	var deadline time.Time
+	last, waited := -1, false
+	for {
+		var full *mqtt.Client
+		depth := 0
+		for id := range h.server.Topics.Subscribers(topic).Subscriptions {
+			if id == cl.ID {
+				continue
+			}
+			c, ok := h.server.Clients.Get(id)
+			if !ok || c.Closed() || c.Net.Inline {
+				continue
+			}
+			if n := outboundLen(c); n >= limit {
+				h.mu.Lock()
+				stalled := h.stalled[id]
+				h.mu.Unlock()
+				if !stalled {
+					full, depth = c, n
+					break
+				}
+			} else {
+				h.mu.Lock()
+				delete(h.stalled, id)
+				h.mu.Unlock()
+			}
+		}
+		if full == nil || cl.Closed() {
+			return
+		}
+		now := time.Now()
+		if last < 0 || depth < last {
+			deadline = now.Add(h.stall)
+		}
+		last = depth
+		if now.After(deadline) {
+			h.mu.Lock()
+			h.stalled[full.ID] = true
+			h.mu.Unlock()
+			h.server.Log.Warn("subscriber takes no messages; no longer holding QoS 0 publishers for it", "client", full.ID, "queued", depth)
+			return
+		}
+		if !waited {
+			waited = true
+			h.held.Add(1)
+			if a := ackConnOf(cl); a != nil {
+				_ = a.release()
+			}
+		}
+		time.Sleep(h.poll)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +162,60 @@ func TestBackPressure(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			if got := b.Stats().QueueFullDrops; got != tc.wantDrops {
 				t.Errorf("queue-full drops %d, want %d", got, tc.wantDrops)
+			}
+		})
+	}
+}
+
+// TestQoS0SlowSubscriberHoldsPublisher: a QoS 0 burst to a subscriber that reads more
+// slowly than the publisher sends is held back at the publisher instead of dropped at
+// the subscriber's full write queue (mochi drops silently there). The control run
+// without the hold shows the test can fail.
+func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hold  bool
+		drops bool
+	}{{"held", true, false}, {"control without hold", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBroker(t, Config{Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}},
+				Limits: Limits{MaxPendingWrites: 64}}, nil)
+			if !tc.hold {
+				b.flow.pending = 0
+			}
+			var got atomic.Int64
+			sub := inprocClient(t, b, "slow-sub", true, func(paho.PublishReceived) (bool, error) {
+				got.Add(1)
+				time.Sleep(20 * time.Microsecond)
+				return true, nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "burst", QoS: 0}}}); err != nil {
+				t.Fatal(err)
+			}
+			pub := inprocClient(t, b, "fast-pub", true, nil)
+			const n = 5000
+			for i := 0; i < n; i++ {
+				if _, err := pub.Publish(ctx, &paho.Publish{Topic: "burst", QoS: 0, Payload: make([]byte, 256)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wait := 20 * time.Second
+			if tc.drops {
+				wait = 3 * time.Second
+			}
+			deadline := time.Now().Add(wait)
+			for got.Load() < n && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			dropped := atomic.LoadInt64(&b.server.Info.MessagesDropped)
+			t.Logf("received %d of %d, dropped %d, publishes held %d", got.Load(), n, dropped, b.flow.held.Load())
+			if !tc.drops && (dropped != 0 || got.Load() != n) {
+				t.Fatalf("received %d of %d with %d dropped: the slow subscriber lost QoS 0 messages", got.Load(), n, dropped)
+			}
+			if tc.drops && dropped == 0 {
+				t.Fatalf("control: nothing dropped without the hold; the test would not catch a regression")
 			}
 		})
 	}

@@ -149,7 +149,7 @@ func (d *destClient) send1(it item, m outMsg, wait bool) error {
 			d.mu.Unlock()
 			return errWouldBlock
 		}
-		d.space.Wait()
+		d.waitLocked()
 	}
 	if d.closed {
 		d.mu.Unlock()
@@ -184,7 +184,7 @@ func (d *destClient) send0(m outMsg, wait bool) error {
 			d.mu.Unlock()
 			return errWouldBlock
 		}
-		d.space.Wait()
+		d.waitLocked()
 	}
 	switch {
 	case d.closed:
@@ -197,6 +197,17 @@ func (d *destClient) send0(m outMsg, wait bool) error {
 	d.buf = appendPublish(d.buf, 0, m, false)
 	d.mu.Unlock()
 	return nil
+}
+
+// waitLocked waits for room. Publishers may defer their writes (flush after a batch),
+// so buffered packets may have no writer yet: write them first — the PUBACKs that free
+// slots, and the room in the buffer, come only after they went out.
+func (d *destClient) waitLocked() {
+	if !d.writing && len(d.buf) > 0 && d.conn != nil {
+		d.drainLocked()
+		return
+	}
+	d.space.Wait()
 }
 
 // flush writes what is buffered, on the calling goroutine, unless another goroutine is

@@ -64,6 +64,7 @@ type flow struct {
 	curSrc    *srcConn                  // the newest source connection
 	topicTmpl bool                      // DestinationTopic contains ${inputTopic}
 	local     *localSource              // set when the source is the local broker, attached (localsrc.go)
+	flushDst  func()                    // f.dst.flush, allocated once (a per-batch callback)
 }
 
 func startFlow(d Dataflow, lb Local, m *metrics, log *slog.Logger) (*flow, error) {

@@ -63,6 +63,7 @@ func (q *localSource) len() int { return len(q.queue) - q.head }
 func (f *flow) startLocal(att Attacher) error {
 	// pumping until the stored messages are queued: no publish may overtake them.
 	q := &localSource{att: att, name: attachName(f.cfg.Name), done: make(chan struct{}), pumping: true}
+	f.flushDst = f.dst.flush
 	q.cond = sync.NewCond(&q.mu)
 	f.local = q
 	pending, err := att.Attach(q.name, f.cfg.SourceTopics, f.cfg.Source.QoS, f.onLocal)
@@ -91,7 +92,7 @@ func (f *flow) startLocal(att Attacher) error {
 
 // onLocal runs on a publisher's goroutine inside the broker, before that publisher's
 // PUBACK. Blocking here holds the publisher: that is the back-pressure.
-func (f *flow) onLocal(d broker.Delivery, hold func()) {
+func (f *flow) onLocal(d broker.Delivery, p broker.Publisher) {
 	q := f.local
 	f.in.Add(1)
 	f.mIn.Inc()
@@ -100,7 +101,9 @@ func (f *flow) onLocal(d broker.Delivery, hold func()) {
 		q.att.Done(q.name, d.Seq)
 		return
 	}
-	defer f.dst.flush() // after q.mu is released: the write happens on this goroutine
+	// The write to the destination happens on this goroutine once it is done with the
+	// packets it read together (after q.mu is released): one write per batch.
+	defer p.AfterBatch(f, f.flushDst)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if f.stopping.Load() {
@@ -118,7 +121,8 @@ func (f *flow) onLocal(d broker.Delivery, hold func()) {
 		if !held {
 			held = true
 			q.mu.Unlock()
-			hold() // let the PUBACKs already owed to this publisher go out first
+			f.dst.flush() // what this goroutine queued must go out before it waits
+			p.Hold()      // and the PUBACKs already owed to this publisher
 			q.mu.Lock()
 			continue
 		}
