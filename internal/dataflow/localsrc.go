@@ -155,20 +155,42 @@ func (f *flow) pump() {
 		if f.stopping.Load() {
 			return
 		}
-		d := q.queue[q.head]
-		q.queue[q.head] = broker.Delivery{}
-		q.head++
-		if q.head == len(q.queue) {
-			q.queue, q.head = q.queue[:0], 0
-		}
 		q.pumping = true
-		q.cond.Broadcast() // room for held publishers
+		d := q.pop()
 		q.mu.Unlock()
-		f.forward(d, true)
+		f.forward(d, true) // waits for the destination's window
+		// Then everything else that fits without waiting, written as one: acknowledgements
+		// from A free slots in bursts, and one write per freed slot would cost A a read
+		// and B a TLS record per message. Handlers only append meanwhile (pumping), so
+		// the head stays put while q.mu is released.
+		q.mu.Lock()
+		for q.len() > 0 {
+			d := q.queue[q.head]
+			q.mu.Unlock()
+			ok := f.forward(d, false)
+			q.mu.Lock()
+			if !ok {
+				break
+			}
+			q.pop()
+		}
+		q.mu.Unlock()
 		f.dst.flush()
 		q.mu.Lock()
 		q.pumping = false
 	}
+}
+
+// pop removes the queue's head; q.mu is held.
+func (q *localSource) pop() broker.Delivery {
+	d := q.queue[q.head]
+	q.queue[q.head] = broker.Delivery{}
+	q.head++
+	if q.head == len(q.queue) {
+		q.queue, q.head = q.queue[:0], 0
+	}
+	q.cond.Broadcast() // room for held publishers
+	return d
 }
 
 // forward hands d to the destination. With wait false it only succeeds when that
