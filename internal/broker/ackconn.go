@@ -3,7 +3,6 @@ package broker
 import (
 	"crypto/tls"
 	"net"
-	"runtime"
 	"sync"
 	"time"
 
@@ -101,15 +100,6 @@ func (c *ackConn) Read(p []byte) (int, error) {
 		for _, fn := range after {
 			fn()
 		}
-		c.mu.Lock()
-	}
-	if len(c.held) > 0 {
-		// Deliveries first: the messages just routed wait on subscribers' write
-		// goroutines; let them go out before this goroutine spends two syscalls on the
-		// state log and the held acknowledgements (with one P they would otherwise run
-		// only after those — the latency of every forwarded message).
-		c.mu.Unlock()
-		runtime.Gosched()
 		c.mu.Lock()
 	}
 	var err error

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -198,5 +199,14 @@ func TestAttachInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestAttachRecKey(t *testing.T) {
+	for _, seq := range []uint64{0, 1, 0xabc, 1 << 40, ^uint64(0)} {
+		want := attachRecPrefix + "flow/" + fmt.Sprintf("%016x", seq)
+		if got := attachRecKey("flow", seq); got != want {
+			t.Errorf("attachRecKey(%d) = %q, want %q", seq, got, want)
+		}
 	}
 }

@@ -75,6 +75,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		// $SYS topics once a minute: nobody here reads them and each tick walks all clients.
 		SysTopicResendInterval: 60,
 		InlineClient:           true,
+		// One TLS record's worth (mochi's default is 2 KiB each): with 1 KB messages a
+		// 2 KiB read buffer meant a read(2) per message and a 2 KiB write buffer a TLS
+		// record per two deliveries. The write buffer is only used while deliveries queue.
+		ClientNetReadBufferSize:  16 << 10,
+		ClientNetWriteBufferSize: 16 << 10,
 	})
 
 	var dbPath string

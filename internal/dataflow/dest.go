@@ -21,13 +21,13 @@ import (
 // job instead of paho's general client: paho's Publish costs a context, a channel and
 // a goroutine per QoS 1 message and writes each packet as its own TLS record and
 // write(2). Here a QoS 1 message takes a packet identifier from a fixed table (at most
-// maxInflight in flight, no goroutine), is encoded into a write-combining buffer, and a
-// single flusher goroutine writes whatever accumulated while the previous write ran:
-// one TLS record and one syscall for many packets under load, one per packet when idle
-// (no added latency). PUBACKs complete the table entries on the reader goroutine.
+// maxInflight in flight, no goroutine), is encoded into a write-combining buffer, and
+// the publishing goroutine writes it (flush) unless another goroutine is writing, which
+// then writes it too: one TLS record and one syscall for many packets under load, no
+// hand-off when idle. PUBACKs complete the table entries on the reader goroutine.
 
 const (
-	// maxBuffered bounds the encoded bytes waiting for the flusher; publishers wait
+	// maxBuffered bounds the encoded bytes waiting to be written; publishers wait
 	// beyond it (back-pressure, also for QoS 0).
 	maxBuffered = 256 << 10
 	readBufSize = 16 << 10

@@ -423,8 +423,9 @@ func permanent(rc byte) bool {
 	return false
 }
 
-// stop disconnects cleanly (bounded in time). Messages not yet acknowledged stay in
-// the source broker's session.
+// stop disconnects cleanly (bounded in time). Messages not yet acknowledged by the
+// destination stay with the source: in the source broker's session, or stored for the
+// attached consumer (handed over again on the next Attach).
 func (f *flow) stop() {
 	f.stopping.Store(true)
 	if f.dst != nil {
@@ -462,7 +463,7 @@ type Status struct {
 	Destination          string   `json:"destination"`
 	DestinationTopic     string   `json:"destinationTopic"`
 	SourceConnected      bool     `json:"sourceConnected"`
-	SourceSubscribed     bool     `json:"sourceSubscribed"` // the source session holds the subscriptions
+	SourceSubscribed     bool     `json:"sourceSubscribed"` // subscribed (MQTT source) or attached (local source)
 	DestinationConnected bool     `json:"destinationConnected"`
 	MessagesIn           uint64   `json:"messagesIn"`
 	MessagesOut          uint64   `json:"messagesOut"`
