@@ -22,8 +22,8 @@
 //     memory and written with one write(2) per batch (group commit, kvlog.go); a PUBACK,
 //     SUBACK or session change leaves only after its records are in the kernel (safe
 //     against a process crash, SIGKILL included: ackconn.go holds a connection's
-//     acknowledgements until the log is flushed, and first yields so that the deliveries
-//     just routed to subscribers go out before that flush), and the log is fsynced on
+//     acknowledgements until the log is flushed; an attached consumer's forwarding write
+//     goes out before that flush), and the log is fsynced on
 //     Close and every SyncInterval (a power loss may lose the last interval). It is
 //     compacted in the background.
 //   - Attached consumers (attach.go): the cluster's own dataflow reads the broker
