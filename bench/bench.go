@@ -165,11 +165,16 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		{fmt.Sprintf("QoS 0, 64 B at %.0f msg/s", b.o.LatRate), 0},
 	}
 	rd := report.Round{Label: fmt.Sprintf("Round %d", n), Up: map[string][]time.Duration{}, Down: map[string][]time.Duration{}}
+	selected := func(name string) bool { return b.o.Only == nil || b.o.Only.MatchString(name) }
 	for _, w := range tp {
-		rd.Throughput = append(rd.Throughput, w.name)
+		if selected(w.name) {
+			rd.Throughput = append(rd.Throughput, w.name)
+		}
 	}
 	for _, w := range lat {
-		rd.Latency = append(rd.Latency, w.name)
+		if selected(w.name) {
+			rd.Latency = append(rd.Latency, w.name)
+		}
 	}
 	problem := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
@@ -300,7 +305,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	// Latency first, on the fresh lab: an overload in the throughput runs must not decide the
 	// latency numbers (it still shows in the throughput rows and the problems list).
 	for i, w := range lat {
-		if b.o.Only != nil && !b.o.Only.MatchString(w.name) {
+		if !selected(w.name) {
 			continue
 		}
 		count := int(b.o.LatRate * b.o.LatDuration.Seconds())
@@ -311,7 +316,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		}
 	}
 	for _, w := range tp {
-		if b.o.Only != nil && !b.o.Only.MatchString(w.name) {
+		if !selected(w.name) {
 			continue
 		}
 		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: w.size, N: b.o.N,
