@@ -617,3 +617,27 @@ func TestAppendPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineForgetsDeletedDataflows: a dataflow deleted while the agent was down left a
+// declared consumer with stored messages in B's broker; the next Apply removes it (the
+// broker would otherwise keep storing messages for nobody), and keeps the running one's.
+func TestEngineForgetsDeletedDataflows(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.b.Attach(attachName("deleted-meanwhile"), []string{"input"}, 1, func(broker.Delivery, broker.Publisher) {}); err != nil {
+		t.Fatal(err)
+	}
+	r.b.Detach(attachName("deleted-meanwhile"))
+	r.engine.mu.Lock()
+	d := r.engine.flows["site-to-enterprise-cert-auth"].cfg
+	r.engine.mu.Unlock()
+	if err := r.engine.Apply(context.Background(), []Dataflow{d}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.b.Consumers()
+	if _, ok := got[attachName("deleted-meanwhile")]; ok {
+		t.Errorf("the deleted dataflow's consumer is still declared: %v", got)
+	}
+	if _, ok := got[attachName(d.Name)]; !ok {
+		t.Errorf("the running dataflow's consumer is gone: %v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,22 @@ func (e *Engine) Apply(ctx context.Context, desired []Dataflow) error {
 					// session's would when it expires.
 					f.local.att.Forget(f.local.name)
 				}
+			}
+		}
+	}
+	if att := e.local.Attach; att != nil {
+		// Dataflows deleted while the agent was down: their stored messages go, as an
+		// expired session's would; otherwise the broker would keep capturing for nobody.
+		// By name among all desired dataflows, valid or not: a dataflow with a typo being
+		// fixed keeps what is stored for it.
+		named := map[string]bool{}
+		for _, d := range desired {
+			named[d.Name] = true
+		}
+		for name := range att.Consumers() {
+			if df, ok := strings.CutPrefix(name, attachPrefix); ok && !named[df] {
+				att.Forget(name)
+				e.log.Info("forgot the stored messages of a dataflow that no longer exists", "dataflow", df)
 			}
 		}
 	}

@@ -89,10 +89,13 @@ func startFlow(d Dataflow, lb Local, m *metrics, log *slog.Logger) (*flow, error
 		connStop()
 		return nil, fmt.Errorf("dataflow %q: destination endpoint %q: %w", d.Name, d.Destination.Name, err)
 	}
+	if d.Source.Local && lb.Attach != nil {
+		f.local = newLocalSource(lb.Attach, d.Name)
+	}
 	f.dst = newDestClient(dial, d.Destination, clientID(d.Destination.ClientIDPrefix, d.Name, "dest"), f.destHooks())
 
-	if d.Source.Local && lb.Attach != nil {
-		if err := f.startLocal(lb.Attach); err != nil {
+	if f.local != nil {
+		if err := f.startLocal(); err != nil {
 			f.stop()
 			return nil, fmt.Errorf("dataflow %q: source %s: %w", d.Name, d.Source, err)
 		}

@@ -17,6 +17,7 @@ type Attacher interface {
 	Detach(name string)
 	Done(name string, seq uint64)
 	Forget(name string)
+	Consumers() map[string]int64 // declared consumers → stored messages
 }
 
 // Local is the agent's own broker as the engine reaches it.
@@ -38,7 +39,9 @@ const (
 )
 
 // attachName is the dataflow's durable consumer name in the local broker.
-func attachName(dataflow string) string { return "dataflow:" + dataflow }
+func attachName(dataflow string) string { return attachPrefix + dataflow }
+
+const attachPrefix = "dataflow:"
 
 // localSource is the queue between the broker's publisher goroutines (onLocal) and the
 // destination. The common case needs no queue: with nothing queued and the pump idle,
@@ -58,17 +61,22 @@ type localSource struct {
 
 func (q *localSource) len() int { return len(q.queue) - q.head }
 
+// newLocalSource is set before the destination starts: its hooks look at f.local.
+// It is pumping until the stored messages are queued: no publish may overtake them.
+func newLocalSource(att Attacher, dataflow string) *localSource {
+	q := &localSource{att: att, name: attachName(dataflow), done: make(chan struct{}), pumping: true}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
 // startLocal attaches the dataflow to the local broker and starts the pump. Messages
 // stored for it before (a restart, a changed dataflow) are queued first.
-func (f *flow) startLocal(att Attacher) error {
-	// pumping until the stored messages are queued: no publish may overtake them.
-	q := &localSource{att: att, name: attachName(f.cfg.Name), done: make(chan struct{}), pumping: true}
+func (f *flow) startLocal() error {
+	q := f.local
 	f.flushDst = f.dst.flush
-	q.cond = sync.NewCond(&q.mu)
-	f.local = q
-	pending, err := att.Attach(q.name, f.cfg.SourceTopics, f.cfg.Source.QoS, f.onLocal)
+	pending, err := q.att.Attach(q.name, f.cfg.SourceTopics, f.cfg.Source.QoS, f.onLocal)
 	if err != nil {
-		f.local = nil
+		close(q.done) // no pump to wait for
 		return err
 	}
 	q.mu.Lock()
