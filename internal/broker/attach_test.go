@@ -174,6 +174,9 @@ func TestAttachDetachedBound(t *testing.T) {
 	if d := b.attach.dropped.Load(); d != 3 {
 		t.Fatalf("dropped %d, want 3", d)
 	}
+	if st := b.Stats(); st.QueueFullDrops != 3 || st.QueueDepth != 5 {
+		t.Fatalf("Stats: queue-full drops %d (want 3), queue depth %d (want 5)", st.QueueFullDrops, st.QueueDepth)
+	}
 }
 
 func TestAttachInvalid(t *testing.T) {

@@ -359,8 +359,11 @@ func (b *Broker) Stats() Stats {
 		Retained:       info.Retained,
 		Received:       info.MessagesReceived,
 		Sent:           info.MessagesSent,
-		Dropped:        info.MessagesDropped + info.InflightDropped,
-		QueueFullDrops: info.InflightDropped,
+		Dropped:        info.MessagesDropped + info.InflightDropped + b.attach.dropped.Load(),
+		QueueFullDrops: info.InflightDropped + b.attach.dropped.Load(),
+	}
+	for _, n := range b.Consumers() {
+		st.QueueDepth += n // stored for attached consumers (the dataflows)
 	}
 	conns := map[string]int{}
 	for _, cl := range b.server.Clients.GetAll() {
