@@ -274,28 +274,12 @@ func (b *Broker) Attach(name string, filters []string, qos byte, h Handler) ([]D
 	if h == nil {
 		return nil, fmt.Errorf("attach consumer %q: no handler", name)
 	}
-	qos = min(qos, 1)
 	ah := b.attach
 	ah.mu.Lock()
 	defer ah.mu.Unlock()
-	c := ah.consumers[name]
-	if c != nil && (!slices.Equal(c.filters, filters) || c.qos != qos) {
-		ah.unsubscribeLocked(c)
-		c.filters, c.qos = slices.Clone(filters), qos
-		ah.subscribeLocked(c)
-	}
-	if c == nil {
-		c = &consumer{name: name, filters: slices.Clone(filters), qos: qos}
-		c.next.Store(1)
-		ah.consumers[name] = c
-		ah.subscribeLocked(c)
-	}
-	decl := append([]byte{qos}, strings.Join(filters, "\n")...)
-	if err := b.db.Set(attachDeclPrefix+name, decl); err != nil {
-		return nil, fmt.Errorf("attach consumer %q: record it in the broker state: %w", name, err)
-	}
-	if err := b.db.Flush(); err != nil {
-		return nil, fmt.Errorf("attach consumer %q: record it in the broker state: %w", name, err)
+	c, err := b.declareLocked(name, filters, qos)
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -318,6 +302,89 @@ func (b *Broker) Attach(name string, filters []string, qos byte, h Handler) ([]D
 	}
 	c.h = h
 	return pending, nil
+}
+
+// declareLocked declares (or re-declares) the consumer name, durably; ah.mu is held.
+func (b *Broker) declareLocked(name string, filters []string, qos byte) (*consumer, error) {
+	ah := b.attach
+	qos = min(qos, 1)
+	c := ah.consumers[name]
+	if c != nil && (!slices.Equal(c.filters, filters) || c.qos != qos) {
+		ah.unsubscribeLocked(c)
+		c.filters, c.qos = slices.Clone(filters), qos
+		ah.subscribeLocked(c)
+	}
+	if c == nil {
+		c = &consumer{name: name, filters: slices.Clone(filters), qos: qos}
+		c.next.Store(1)
+		ah.consumers[name] = c
+		ah.subscribeLocked(c)
+	}
+	decl := append([]byte{qos}, strings.Join(filters, "\n")...)
+	if err := b.db.Set(attachDeclPrefix+name, decl); err != nil {
+		return nil, fmt.Errorf("attach consumer %q: record it in the broker state: %w", name, err)
+	}
+	if err := b.db.Flush(); err != nil {
+		return nil, fmt.Errorf("attach consumer %q: record it in the broker state: %w", name, err)
+	}
+	return c, nil
+}
+
+// AdoptSession moves the QoS 1 messages a disconnected MQTT session of clientID still
+// holds (queued or unacknowledged) into the stored messages of consumer name (declaring
+// it for filters at qos) and removes the session. A dataflow that read this broker as an
+// MQTT client — dualpeer before attached consumers — keeps its backlog this way when the
+// agent is upgraded; without it the old session would keep queuing messages nobody reads
+// until it expired. Call it before Attach, which then hands the messages over. It
+// returns how many messages moved; a missing session is not an error.
+func (b *Broker) AdoptSession(clientID, name string, filters []string, qos byte) (int, error) {
+	cl, ok := b.server.Clients.Get(clientID)
+	if !ok || cl.Net.Inline {
+		return 0, nil
+	}
+	if !cl.Closed() {
+		return 0, fmt.Errorf("adopt session %q: it is connected; disconnect it first", clientID)
+	}
+	ah := b.attach
+	ah.mu.Lock()
+	c, err := b.declareLocked(name, filters, qos)
+	ah.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	var msgs []packets.Packet
+	for _, pk := range cl.State.Inflight.GetAll(false) {
+		if pk.FixedHeader.Type == packets.Publish {
+			msgs = append(msgs, pk)
+		}
+	}
+	// Oldest first, as far as the session knows (its order is not kept exactly).
+	slices.SortStableFunc(msgs, func(x, y packets.Packet) int {
+		if x.Created != y.Created {
+			return int(x.Created - y.Created)
+		}
+		return int(x.PacketID) - int(y.PacketID)
+	})
+	c.mu.Lock()
+	for i := range msgs {
+		pk := &msgs[i]
+		seq := c.next.Add(1) - 1
+		key := attachRecKey(name, seq)
+		m := toMessage(key, attachRecPrefix, name, pk)
+		m.FixedHeader.Qos = min(pk.FixedHeader.Qos, c.qos)
+		m.FixedHeader.Dup = false
+		if err := b.db.Set(key, encodeMessage(&m)); err != nil {
+			c.mu.Unlock()
+			return i, fmt.Errorf("adopt session %q: store its messages: %w", clientID, err)
+		}
+		c.stored.Add(1)
+	}
+	c.mu.Unlock()
+	b.server.UnsubscribeClient(cl)
+	b.server.Clients.Delete(clientID)
+	b.store.forgetClient(clientID) // flushes the log: the records are in before the session is gone
+	b.log.Info("moved an MQTT session's messages to an attached consumer", "session", clientID, "consumer", name, "messages", len(msgs))
+	return len(msgs), nil
 }
 
 // Detach stops handing messages to name's handler; the consumer stays declared, so

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,5 +212,56 @@ func TestAttachRecKey(t *testing.T) {
 		if got := attachRecKey("flow", seq); got != want {
 			t.Errorf("attachRecKey(%d) = %q, want %q", seq, got, want)
 		}
+	}
+}
+
+// TestAdoptSession: the backlog of a disconnected MQTT session (a dataflow that read the
+// broker as an MQTT client before attached consumers) moves to the consumer, and the
+// session is gone, so nothing is queued for it any more.
+func TestAdoptSession(t *testing.T) {
+	b := startBroker(t, Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}}}, nil)
+	old := inprocClient(t, b, "dualpeer-flow-source", false, func(paho.PublishReceived) (bool, error) { return true, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := old.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "in", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = old.Disconnect(&paho.Disconnect{})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if cl, ok := b.server.Clients.Get("dualpeer-flow-source"); ok && cl.Closed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old session never disconnected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pub := inprocClient(t, b, "sensor", true, nil)
+	for _, p := range []string{"a", "b", "c"} {
+		publishQoS(t, pub, "in", p, 1) // queued in the disconnected session
+	}
+	n, err := b.AdoptSession("dualpeer-flow-source", "flow", []string{"in"}, 1)
+	if err != nil || n != 3 {
+		t.Fatalf("AdoptSession = %d, %v; want 3 messages", n, err)
+	}
+	if _, ok := b.server.Clients.Get("dualpeer-flow-source"); ok {
+		t.Fatal("the adopted session still exists")
+	}
+	var c captured
+	pending, err := b.Attach("flow", []string{"in"}, 1, c.handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range pending {
+		got = append(got, string(d.Payload))
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("handed over %q, want a,b,c", got)
+	}
+	if n, err := b.AdoptSession("no-such-session", "flow", []string{"in"}, 1); n != 0 || err != nil {
+		t.Fatalf("adopting a missing session: %d, %v", n, err)
 	}
 }

@@ -18,6 +18,7 @@ type Attacher interface {
 	Done(name string, seq uint64)
 	Forget(name string)
 	Consumers() map[string]int64 // declared consumers → stored messages
+	AdoptSession(clientID, name string, filters []string, qos byte) (int, error)
 }
 
 // Local is the agent's own broker as the engine reaches it.
@@ -74,6 +75,13 @@ func newLocalSource(att Attacher, dataflow string) *localSource {
 func (f *flow) startLocal() error {
 	q := f.local
 	f.flushDst = f.dst.flush
+	// The MQTT session this dataflow used before sources were attached (an agent
+	// upgraded in place): its backlog becomes stored messages, handed over below.
+	if n, err := q.att.AdoptSession(clientID(f.cfg.Source.ClientIDPrefix, f.cfg.Name, "source"), q.name, f.cfg.SourceTopics, f.cfg.Source.QoS); err != nil {
+		f.log.Warn("the dataflow's earlier MQTT session could not be taken over; it expires on its own", "error", err)
+	} else if n > 0 {
+		f.log.Info("took over the backlog of the dataflow's earlier MQTT session", "messages", n)
+	}
 	pending, err := q.att.Attach(q.name, f.cfg.SourceTopics, f.cfg.Source.QoS, f.onLocal)
 	if err != nil {
 		close(q.done) // no pump to wait for
