@@ -12,9 +12,9 @@ import (
 	"github.com/dualpeer/dualpeer/internal/provider/local"
 )
 
-// dashboardSource gives the dashboard the running deployment's live state (agents, network,
-// certificates). A variable so tests can serve a fake deployment.
-var dashboardSource = func(ctx context.Context, app *App) (dashboard.Source, error) {
+// localDashboardSource is App.DashboardSource for real use: the live state of the deployment
+// recorded in app.StateDir by the local provider.
+func localDashboardSource(ctx context.Context, app *App) (dashboard.Source, error) {
 	p, err := local.New(local.Options{StateDir: app.StateDir})
 	if err != nil {
 		return nil, err
@@ -58,10 +58,10 @@ func runDashboard(ctx context.Context, app *App, addr string) error {
 	if err := dashboard.CheckAddr(addr); err != nil {
 		return err
 	}
-	if dashboardSource == nil {
+	if app.DashboardSource == nil {
 		return errors.New("no running deployment to show: run `dualpeer up` first")
 	}
-	src, err := dashboardSource(ctx, app)
+	src, err := app.DashboardSource(ctx, app)
 	if err != nil {
 		return fmt.Errorf("read the deployment's status (run `dualpeer up` first): %w", err)
 	}

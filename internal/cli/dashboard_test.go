@@ -9,11 +9,6 @@ import (
 )
 
 func TestDashboardCommandErrors(t *testing.T) {
-	// Not parallel: it sets the package's hook.
-	old := dashboardSource
-	t.Cleanup(func() { dashboardSource = old })
-	dashboardSource = nil
-
 	for name, tc := range map[string]struct {
 		args []string
 		want string
@@ -24,7 +19,8 @@ func TestDashboardCommandErrors(t *testing.T) {
 		"nothing deployed": {[]string{"dashboard", "--addr", "127.0.0.1:0"}, "run `dualpeer up` first"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, _, errOut := runCLI(t, tc.args...)
+			// No source: nothing is deployed.
+			code, _, errOut := runCLIWith(t, func(app *App) { app.DashboardSource = nil }, tc.args...)
 			if code == 0 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want an error containing %q", code, errOut, tc.want)
 			}
@@ -33,18 +29,18 @@ func TestDashboardCommandErrors(t *testing.T) {
 }
 
 func TestDashboardCommandServes(t *testing.T) {
-	old := dashboardSource
-	t.Cleanup(func() { dashboardSource = old })
-	dashboardSource = func(ctx context.Context, app *App) (dashboard.Source, error) {
-		return dashboard.SourceFunc(func(ctx context.Context) (*dashboard.Snapshot, error) {
-			return &dashboard.Snapshot{Deployment: "t"}, nil
-		}), nil
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Stop the server as soon as it announces its URL.
 	out := &cancelOnWrite{cancel: cancel}
-	app := &App{Streams: Streams{Out: out, ErrOut: out}}
+	app := &App{
+		Streams: Streams{Out: out, ErrOut: out},
+		DashboardSource: func(ctx context.Context, app *App) (dashboard.Source, error) {
+			return dashboard.SourceFunc(func(ctx context.Context) (*dashboard.Snapshot, error) {
+				return &dashboard.Snapshot{Deployment: "t"}, nil
+			}), nil
+		},
+	}
 	if err := runDashboard(ctx, app, "127.0.0.1:0"); err != nil {
 		t.Fatalf("runDashboard: %v", err)
 	}

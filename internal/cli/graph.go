@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +18,9 @@ import (
 	"github.com/dualpeer/dualpeer/internal/provider/local"
 )
 
-// graphLiveSource gives `dualpeer graph --live` the running deployment's configuration and live
-// state. A variable so tests can stand in for a deployment.
-var graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+// localGraphLiveSource is App.GraphLiveSource for real use: the configuration and live state of
+// the deployment recorded in app.StateDir by the local provider.
+func localGraphLiveSource(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
 	p, err := local.New(local.Options{StateDir: app.StateDir})
 	if err != nil {
 		return nil, nil, err
@@ -94,7 +95,10 @@ func runGraph(ctx context.Context, app *App, f *graphFlags) error {
 	m := graph.FromConfig(cfg)
 	if f.live {
 		// The running deployment's own configuration: the picture must show what is deployed.
-		dcfg, l, err := graphLiveSource(ctx, app)
+		if app.GraphLiveSource == nil {
+			return errors.New("no running deployment to draw: run `dualpeer up` first, or drop --live")
+		}
+		dcfg, l, err := app.GraphLiveSource(ctx, app)
 		if err != nil {
 			return fmt.Errorf("read live state (is the deployment up? run `dualpeer up` first, or drop --live): %w", err)
 		}

@@ -20,6 +20,20 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// runCLIWith is runCLI with a hook, set, that adjusts the App (its sources, say) before it runs.
+func runCLIWith(t *testing.T, set func(*App), args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := &App{
+		Streams:         Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		DashboardSource: localDashboardSource,
+		GraphLiveSource: localGraphLiveSource,
+	}
+	set(app)
+	code = run(context.Background(), app, NormalizeArgs(args))
+	return code, out.String(), errOut.String()
+}
+
 func TestGraphCommand(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct {
@@ -75,22 +89,20 @@ func TestGraphToFile(t *testing.T) {
 }
 
 func TestGraphLiveHook(t *testing.T) {
-	// Not parallel: it sets the package's hook.
-	old := graphLiveSource
-	t.Cleanup(func() { graphLiveSource = old })
-
-	graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
-		return nil, &graph.Live{Endpoint: &graph.State{Status: graph.StatusDown, Detail: "tls: bad certificate"}}, nil
-	}
-	code, out, errOut := runCLI(t, "graph", "--live")
+	code, out, errOut := runCLIWith(t, func(app *App) {
+		app.GraphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+			return nil, &graph.Live{Endpoint: &graph.State{Status: graph.StatusDown, Detail: "tls: bad certificate"}}, nil
+		}
+	}, "graph", "--live")
 	if code != 0 || !strings.Contains(out, "tls: bad certificate") || !strings.Contains(out, "live state") {
 		t.Fatalf("exit %d, stderr %s; live state missing from the SVG", code, errOut)
 	}
 
-	graphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
-		return nil, nil, errors.New("no deployment in .dualpeer")
-	}
-	code, _, errOut = runCLI(t, "graph", "--live")
+	code, _, errOut = runCLIWith(t, func(app *App) {
+		app.GraphLiveSource = func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error) {
+			return nil, nil, errors.New("no deployment in .dualpeer")
+		}
+	}, "graph", "--live")
 	if code == 0 || !strings.Contains(errOut, "dualpeer up") || !strings.Contains(errOut, "no deployment in .dualpeer") {
 		t.Fatalf("exit %d, stderr %q: want the cause and the fix", code, errOut)
 	}

@@ -7,6 +7,10 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dualpeer/dualpeer/internal/blueprint"
+	"github.com/dualpeer/dualpeer/internal/dashboard"
+	"github.com/dualpeer/dualpeer/internal/graph"
 )
 
 // Streams bundles the three standard streams so tests can capture them.
@@ -22,6 +26,16 @@ type App struct {
 	StateDir  string
 	Quiet     bool
 	Verbosity int
+
+	// DashboardSource gives the dashboard the running deployment's live state (agents, network,
+	// certificates). A field so tests can serve a fake deployment; Run sets it to
+	// localDashboardSource, and nil means there is no deployment to show.
+	DashboardSource func(ctx context.Context, app *App) (dashboard.Source, error)
+
+	// GraphLiveSource gives `dualpeer graph --live` the running deployment's configuration and live
+	// state. A field so tests can stand in for a deployment; Run sets it to localGraphLiveSource,
+	// and nil means there is no deployment to draw.
+	GraphLiveSource func(ctx context.Context, app *App) (*blueprint.Config, *graph.Live, error)
 }
 
 // ExitError carries a specific exit code (e.g. a failed connectivity test) without
@@ -36,6 +50,16 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // Run executes the CLI and returns the process exit code. It prints the error once.
 func Run(ctx context.Context, args []string, s Streams) (code int) {
+	return run(ctx, &App{
+		Streams:         s,
+		DashboardSource: localDashboardSource,
+		GraphLiveSource: localGraphLiveSource,
+	}, args)
+}
+
+// run executes the CLI for an App the caller built, so tests can give it their own sources.
+func run(ctx context.Context, app *App, args []string) (code int) {
+	s := app.Streams
 	defer func() {
 		// No panic reaches a user as a stack trace: report it as a bug with what to do.
 		if r := recover(); r != nil {
@@ -43,7 +67,6 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 			code = 70
 		}
 	}()
-	app := &App{Streams: s}
 	root := NewRootCommand(app)
 	root.SetArgs(NormalizeArgs(args))
 	root.SetIn(s.In)
