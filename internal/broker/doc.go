@@ -40,7 +40,8 @@
 //     connected subscriber of its topic has Limits.HoldPublishersAt messages queued, so
 //     a fast publisher and a slower consumer do not overflow the consumer's queue. A QoS
 //     0 publisher is held while a connected subscriber's write queue (mochi's per-client
-//     outbound queue, Limits.MaxPendingWrites packets) is three quarters full, where
+//     outbound queue, Limits.MaxPendingWrites packets) holds 1,024 packets or is three
+//     quarters full (looked at every 16th QoS 0 publish), where
 //     mochi would otherwise drop QoS 0 messages without a trace; mochi exposes no length
 //     of that queue, so it is read through reflection (flow.go). A consumer that makes
 //     no progress for 2 s stops holding publishers and its queue absorbs what comes; an
