@@ -1,6 +1,7 @@
 package dataflow
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -639,5 +640,76 @@ func TestEngineForgetsDeletedDataflows(t *testing.T) {
 	}
 	if _, ok := got[attachName(d.Name)]; !ok {
 		t.Errorf("the running dataflow's consumer is gone: %v", got)
+	}
+}
+
+// TestDestinationAckTimeout: a destination that accepts the connection and then never
+// answers (a silently cut link looks like this) is given up after the ack timeout
+// while messages are in flight — not only after 1.5 keep-alives — and the message is
+// sent again on the new connection.
+func TestDestinationAckTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	type conn struct{ publishes int }
+	conns := make(chan *conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := packets.ReadPacket(br); err != nil { // CONNECT
+					return
+				}
+				ack := packets.NewControlPacket(packets.CONNACK)
+				if _, err := ack.WriteTo(c); err != nil {
+					return
+				}
+				st := &conn{}
+				for {
+					cp, err := packets.ReadPacket(br)
+					if err != nil {
+						conns <- st
+						return
+					}
+					if cp.Type == packets.PUBLISH {
+						st.publishes++ // and never a PUBACK
+					}
+				}
+			}(c)
+		}
+	}()
+	var nd net.Dialer
+	dial := func(ctx context.Context) (net.Conn, error) { return nd.DialContext(ctx, "tcp", l.Addr().String()) }
+	ep := Endpoint{Name: "silent", Host: l.Addr().String()}.withDefaults()
+	d := newDestClientWith(dial, ep, "ack-timeout-test", destHooks{
+		done: func(item, byte) {}, refused: func(item, string, byte) {}, resent: func(int) {},
+		up: func() {}, down: func(error) {}, connectError: func(error) {},
+	}, 300*time.Millisecond)
+	t.Cleanup(d.close)
+	if err := d.publish1(item{}, outMsg{topic: "t", payload: []byte("x"), qos: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-conns:
+		if st.publishes != 1 {
+			t.Fatalf("first connection saw %d PUBLISHes, want 1", st.publishes)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection to a destination that never acknowledges was not given up within 5 s (ack timeout 300 ms)")
+	}
+	select {
+	case st := <-conns:
+		if st.publishes != 1 {
+			t.Fatalf("the next connection saw %d PUBLISHes, want the message sent again", st.publishes)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second connection (with the message sent again) within 10 s")
 	}
 }

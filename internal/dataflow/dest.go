@@ -72,6 +72,9 @@ type destClient struct {
 	connect   *packets.Connect
 	keepAlive time.Duration
 	hooks     destHooks
+	// ackTimeout: see destAckTimeout; stalled records why keepalive closed the connection.
+	ackTimeout time.Duration
+	stalled    atomic.Bool
 
 	mu      sync.Mutex
 	space   *sync.Cond // signalled when a slot frees, the buffer drains or the connection changes
@@ -94,10 +97,20 @@ type destClient struct {
 	done chan struct{}
 }
 
+// destAckTimeout: with messages in flight and nothing at all read from the destination
+// for this long, the connection is given up (and the messages sent again on a new one).
+// Keep-alive alone (1.5 × 60 s) let a silently cut link look up for 90 s, during which
+// the dataflow kept only its short connected-queue and held publishers.
+const destAckTimeout = 20 * time.Second
+
 func newDestClient(dial func(ctx context.Context) (net.Conn, error), ep Endpoint, clientID string, hooks destHooks) *destClient {
+	return newDestClientWith(dial, ep, clientID, hooks, destAckTimeout)
+}
+
+func newDestClientWith(dial func(ctx context.Context) (net.Conn, error), ep Endpoint, clientID string, hooks destHooks, ackTimeout time.Duration) *destClient {
 	n := ep.MaxInflight
 	d := &destClient{
-		dial: dial, keepAlive: ep.KeepAlive, hooks: hooks,
+		dial: dial, keepAlive: ep.KeepAlive, hooks: hooks, ackTimeout: ackTimeout,
 		slots: make([]slot, n), free: make([]uint16, 0, n), limit: n,
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -388,6 +401,7 @@ func (d *destClient) serve(ctx context.Context, conn net.Conn, br *bufio.Reader,
 	d.lastOut.Store(now)
 	d.hooks.up()
 
+	d.stalled.Store(false)
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -396,6 +410,9 @@ func (d *destClient) serve(ctx context.Context, conn net.Conn, br *bufio.Reader,
 	d.wake()
 	stopWatch := context.AfterFunc(cctx, func() { _ = conn.Close() })
 	err := d.read(br)
+	if d.stalled.Load() {
+		err = fmt.Errorf("no acknowledgement or other packet from the destination for %s with messages in flight; reconnecting", d.ackTimeout)
+	}
 	cancel()
 	stopWatch()
 	_ = conn.Close()
@@ -424,21 +441,31 @@ func (d *destClient) flusher(ctx context.Context) {
 // keepalive sends PINGREQ when nothing was written for half the keep-alive and closes
 // the connection when nothing was read for one and a half keep-alives.
 func (d *destClient) keepalive(ctx context.Context, conn net.Conn, ka time.Duration) {
-	if ka <= 0 {
+	tick := ka / 4
+	if d.ackTimeout > 0 && (tick <= 0 || d.ackTimeout/4 < tick) {
+		tick = d.ackTimeout / 4
+	}
+	if tick <= 0 {
 		return
 	}
-	t := time.NewTicker(ka / 4)
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if now.Sub(time.Unix(0, d.lastIn.Load())) > ka*3/2 {
+			quiet := now.Sub(time.Unix(0, d.lastIn.Load()))
+			if ka > 0 && quiet > ka*3/2 {
 				_ = conn.Close()
 				return
 			}
-			if now.Sub(time.Unix(0, d.lastOut.Load())) >= ka/2 {
+			if d.ackTimeout > 0 && quiet > d.ackTimeout && d.inflight() > 0 {
+				d.stalled.Store(true)
+				_ = conn.Close()
+				return
+			}
+			if ka > 0 && now.Sub(time.Unix(0, d.lastOut.Load())) >= ka/2 {
 				d.mu.Lock()
 				d.buf = append(d.buf, packets.PINGREQ<<4, 0)
 				d.mu.Unlock()
