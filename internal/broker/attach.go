@@ -124,6 +124,11 @@ func attachRecKey(name string, seq uint64) string {
 	return string(b)
 }
 
+// attachRecSeq is attachRecKey's sequence number.
+func attachRecSeq(key string) (uint64, error) {
+	return strconv.ParseUint(key[strings.LastIndexByte(key, '/')+1:], 16, 64)
+}
+
 // newAttachHook restores the declared consumers from the log (detached).
 func newAttachHook(db *kvLog, maxDetached int) (*attachHook, error) {
 	h := &attachHook{db: db, maxDetached: int64(maxDetached), idx: mqtt.NewTopicsIndex(), consumers: map[string]*consumer{}}
@@ -136,7 +141,7 @@ func newAttachHook(db *kvLog, maxDetached int) (*attachHook, error) {
 		c := &consumer{name: name, qos: v[0], filters: strings.Split(string(v[1:]), "\n")}
 		var last uint64
 		for _, rk := range db.keysWithPrefix(attachRecPrefix + name + "/") {
-			seq, err := strconv.ParseUint(rk[strings.LastIndexByte(rk, '/')+1:], 16, 64)
+			seq, err := attachRecSeq(rk)
 			if err != nil {
 				return nil, fmt.Errorf("broker state: attached consumer record %q: %w", rk, err)
 			}
@@ -288,7 +293,7 @@ func (b *Broker) Attach(name string, filters []string, qos byte, h Handler) ([]D
 	}
 	var pending []Delivery
 	for _, key := range b.db.keysWithPrefix(attachRecPrefix + name + "/") {
-		seq, err := strconv.ParseUint(key[strings.LastIndexByte(key, '/')+1:], 16, 64)
+		seq, err := attachRecSeq(key)
 		if err != nil {
 			continue
 		}

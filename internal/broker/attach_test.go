@@ -212,6 +212,9 @@ func TestAttachRecKey(t *testing.T) {
 		if got := attachRecKey("flow", seq); got != want {
 			t.Errorf("attachRecKey(%d) = %q, want %q", seq, got, want)
 		}
+		if got, err := attachRecSeq(attachRecKey("flow", seq)); err != nil || got != seq {
+			t.Errorf("attachRecSeq(attachRecKey(%d)) = %d, %v", seq, got, err)
+		}
 	}
 }
 

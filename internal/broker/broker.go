@@ -109,8 +109,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	auth := &authHook{modes: modes, metrics: b.metrics, log: log}
 	// The flow hook holds a publisher before its message is recorded and acknowledged;
 	// then the store hook records it before anything else sees it.
-	b.flow = newFlowHook(server, int(lim.HoldPublishersAt), int(lim.MaxQueuedMessages))
-	b.flow.pending = int(lim.MaxPendingWrites)
+	b.flow = newFlowHook(server, int(lim.HoldPublishersAt), int(lim.MaxQueuedMessages), int(lim.MaxPendingWrites))
 	if err := server.AddHook(b.flow, nil); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("add broker flow hook: %w", err)
@@ -255,7 +254,7 @@ func (b *Broker) Close() error {
 		close(b.stop)
 		if b.started.Load() {
 			b.server.Listeners.CloseAll(func(id string) {
-				for _, cl := range b.server.Clients.GetByListener(id) {
+				for _, cl := range clientsOf(b.server, id) {
 					// A client that does not read must not stall the shutdown.
 					if cl.Net.Conn != nil {
 						_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -329,6 +328,20 @@ func (b *Broker) Subscribe(filter string, fn func(Message)) (func(), error) {
 // authentication) and get the same persistent sessions as network clients.
 func (b *Broker) DialInProcess(ctx context.Context) (net.Conn, error) {
 	return b.inproc.dial(ctx)
+}
+
+// clientsOf lists the clients of listener id. mochi 2.7.9's Clients.GetByListener takes
+// its read lock twice (GetByListener, then Len inside it); a client registering at the
+// same moment (Clients.Delete in attachClient waits for the write lock between the two)
+// deadlocks the shutdown — seen once in TestBackPressure. GetAll takes the lock once.
+func clientsOf(server *mqtt.Server, id string) []*mqtt.Client {
+	var out []*mqtt.Client
+	for _, cl := range server.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			out = append(out, cl)
+		}
+	}
+	return out
 }
 
 // Stats is a point-in-time view of the broker for /status.

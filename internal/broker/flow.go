@@ -29,6 +29,12 @@ import (
 // as it stays connected: the publishers keep their unacknowledged messages instead of
 // the broker dropping acknowledged ones. Disconnected sessions never hold publishers
 // (nothing would drain them).
+//
+// QoS 0 publishers are held the same way while a connected subscriber's write queue
+// (mochi's per-client outbound queue, read through reflection: see outboundField) holds
+// qos0HoldAt packets: mochi drops QoS 0 messages without a trace when that queue is
+// full, where Mosquitto buffers them, so a subscriber slower than its publishers
+// (Cluster A's consumers behind the dataflow's link) lost them by the thousand.
 type flowHook struct {
 	mqtt.HookBase
 	server *mqtt.Server
@@ -40,7 +46,7 @@ type flowHook struct {
 	// pending is mochi's per-client write queue size (Limits.MaxPendingWrites): QoS 0
 	// publishers are held while a subscriber's queue is three quarters full.
 	pending  int
-	qos0Seen atomic.Uint64 // QoS 0 publishes seen (holdQoS0 looks at every qos0CheckEvery-th)
+	qos0Seen atomic.Uint64 // QoS 0 publishes seen (every qos0CheckEvery-th looks at the queues)
 
 	mu      sync.Mutex
 	stalled map[string]bool // client id → gave up holding for it
@@ -53,11 +59,11 @@ const (
 	holdPoll       = 500 * time.Microsecond
 )
 
-// newFlowHook holds publishers at mark and, for in-process consumers, at a little
+// newFlowHook holds QoS 1 publishers at mark and, for in-process consumers, at a little
 // below maxQueued (the margin covers publishers that passed the check at once).
-func newFlowHook(server *mqtt.Server, mark, maxQueued int) *flowHook {
+func newFlowHook(server *mqtt.Server, mark, maxQueued, pendingWrites int) *flowHook {
 	full := max(maxQueued-max(maxQueued/20, 1), mark)
-	return &flowHook{server: server, mark: mark, full: full, stall: holdStall, poll: holdPoll, stalled: map[string]bool{}}
+	return &flowHook{server: server, mark: mark, full: full, pending: pendingWrites, stall: holdStall, poll: holdPoll, stalled: map[string]bool{}}
 }
 
 // unbounded reports whether sub holds publishers without a time limit.
@@ -75,36 +81,52 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if cl.Net.Inline || h.mark <= 0 {
 		return pk, nil
 	}
+	topic := pk.TopicName
 	if pk.FixedHeader.Qos == 0 {
-		h.holdQoS0(cl, pk.TopicName)
+		// Looking up the topic's subscribers costs as much as routing the message (9 %
+		// of A's CPU at 40,000 QoS 0 messages/s): look every qos0CheckEvery publishes.
+		// The queues can grow by that many between looks, far below mochi's limit.
+		if h.pending <= 0 || h.qos0Seen.Add(1)%qos0CheckEvery != 0 {
+			return pk, nil
+		}
+		// Three quarters of mochi's limit, and at most qos0HoldAt: a queue only needs
+		// to cover one write to the subscriber; 6,000 queued 1 KB messages cost A
+		// ~15 MiB for nothing.
+		limit := min(h.pending*3/4, qos0HoldAt)
+		h.hold(cl, func() (*mqtt.Client, int) { return h.fullest(cl.ID, topic, limit, outboundLen, true) })
 		return pk, nil
 	}
 	// Fast path: no session can be at the mark while all sessions together are below it.
 	if atomic.LoadInt64(&h.server.Info.Inflight) < int64(h.mark) {
 		return pk, nil
 	}
+	h.hold(cl, func() (*mqtt.Client, int) { return h.fullest(cl.ID, topic, h.mark, inflightLen, false) })
+	return pk, nil
+}
+
+// hold waits while find reports a subscriber whose queue is at its mark, within the
+// stall rule: a subscriber that makes no progress for h.stall stops holding anyone
+// (unless it is an in-process consumer at h.full, see unbounded).
+func (h *flowHook) hold(cl *mqtt.Client, find func() (*mqtt.Client, int)) {
 	var deadline time.Time
 	last, waited := -1, false
 	for {
-		sub, depth := h.fullest(cl.ID, pk.TopicName)
-		if sub == nil {
-			return pk, nil
+		sub, depth := find()
+		if sub == nil || cl.Closed() {
+			return
 		}
 		now := time.Now()
 		if last < 0 || depth < last {
 			deadline = now.Add(h.stall) // progress: keep waiting
 		}
 		last = depth
-		if cl.Closed() {
-			return pk, nil
-		}
 		if now.After(deadline) && !h.unbounded(sub, depth) {
 			h.mu.Lock()
 			h.stalled[sub.ID] = true
 			h.mu.Unlock()
 			h.server.Log.Warn("subscriber makes no progress; no longer holding publishers for it",
 				"client", sub.ID, "queued", depth)
-			return pk, nil
+			return
 		}
 		sleep := h.poll
 		if now.Sub(deadline.Add(-h.stall)) > 100*time.Millisecond {
@@ -123,22 +145,26 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	}
 }
 
+func inflightLen(c *mqtt.Client) int { return c.State.Inflight.Len() }
+
 // fullest returns a connected subscriber of topic (other than the publisher) whose
-// queue is at the mark, and its depth; nil when nobody should hold the publisher.
-func (h *flowHook) fullest(publisher, topic string) (*mqtt.Client, int) {
+// queue — depth(c): its QoS 1 queue, or its write queue for QoS 0 — is at mark, and its
+// depth; nil when nobody should hold the publisher. Subscriptions at QoS 0 queue no QoS
+// 1 messages, so they count only with qos0.
+func (h *flowHook) fullest(publisher, topic string, mark int, depth func(*mqtt.Client) int, qos0 bool) (*mqtt.Client, int) {
 	subs := h.server.Topics.Subscribers(topic)
 	check := func(id string, sub packets.Subscription) (*mqtt.Client, int) {
-		if id == publisher || sub.Qos == 0 {
+		if id == publisher || (sub.Qos == 0 && !qos0) {
 			return nil, 0
 		}
 		c, ok := h.server.Clients.Get(id)
 		if !ok || c.Closed() || c.Net.Inline {
 			return nil, 0
 		}
-		n := c.State.Inflight.Len()
+		n := depth(c)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if n < h.mark {
+		if n < mark {
 			delete(h.stalled, id) // recovered: it may hold publishers again
 			return nil, 0
 		}
@@ -193,75 +219,4 @@ func outboundLen(c *mqtt.Client) int {
 		return 0
 	}
 	return reflect.ValueOf(c).Elem().FieldByIndex(outboundField).Len()
-}
-
-// holdQoS0 holds a QoS 0 publisher while a connected subscriber of the topic has its
-// write queue three quarters full (or qos0HoldAt deep): a subscriber slower than its publishers (Cluster A's
-// consumers behind the dataflow's link) would otherwise lose QoS 0 messages by the
-// thousand, where Mosquitto buffers them. The same stall rule as for QoS 1 applies: a
-// subscriber that takes nothing for holdStall stops holding anyone.
-func (h *flowHook) holdQoS0(cl *mqtt.Client, topic string) {
-	if h.pending <= 0 {
-		return
-	}
-	// Looking up the topic's subscribers costs as much as routing the message (9 % of
-	// A's CPU at 40,000 QoS 0 messages/s): look every qos0CheckEvery publishes. The
-	// queues can grow by that many between looks, far below the margin to mochi's limit.
-	if h.qos0Seen.Add(1)%qos0CheckEvery != 0 {
-		return
-	}
-	// Three quarters of mochi's limit, and at most qos0HoldAt: a queue only needs to cover
-	// one write to the subscriber; 6,000 queued 1 KB messages cost A ~15 MiB for nothing.
-	limit := min(h.pending*3/4, qos0HoldAt)
-	var deadline time.Time
-	last, waited := -1, false
-	for {
-		var full *mqtt.Client
-		depth := 0
-		for id := range h.server.Topics.Subscribers(topic).Subscriptions {
-			if id == cl.ID {
-				continue
-			}
-			c, ok := h.server.Clients.Get(id)
-			if !ok || c.Closed() || c.Net.Inline {
-				continue
-			}
-			if n := outboundLen(c); n >= limit {
-				h.mu.Lock()
-				stalled := h.stalled[id]
-				h.mu.Unlock()
-				if !stalled {
-					full, depth = c, n
-					break
-				}
-			} else {
-				h.mu.Lock()
-				delete(h.stalled, id)
-				h.mu.Unlock()
-			}
-		}
-		if full == nil || cl.Closed() {
-			return
-		}
-		now := time.Now()
-		if last < 0 || depth < last {
-			deadline = now.Add(h.stall)
-		}
-		last = depth
-		if now.After(deadline) {
-			h.mu.Lock()
-			h.stalled[full.ID] = true
-			h.mu.Unlock()
-			h.server.Log.Warn("subscriber takes no messages; no longer holding QoS 0 publishers for it", "client", full.ID, "queued", depth)
-			return
-		}
-		if !waited {
-			waited = true
-			h.held.Add(1)
-			if a := ackConnOf(cl); a != nil {
-				_ = a.release()
-			}
-		}
-		time.Sleep(h.poll)
-	}
 }

@@ -321,15 +321,7 @@ func (f *flow) onPublish(pr paho.PublishReceived) (bool, error) {
 	m := f.outMsg(p)
 	if m.qos == 0 {
 		// At most once (the source's or the destination's QoS is 0): nothing to track.
-		switch err := f.dst.publish0(m); {
-		case errors.Is(err, errDestDown):
-			f.drop("qos0_disconnected")
-		case err != nil:
-			f.drop("qos0_stopping")
-		default:
-			f.out.Add(1)
-			f.mOut.Inc()
-		}
+		f.sent0(f.dst.publish0(m))
 		f.ack(item{pub: p, src: pr.Client}) // a QoS 1 source message sent at QoS 0
 		return true, nil
 	}
@@ -396,6 +388,19 @@ func (f *flow) newOutMsg(topic string, payload []byte, qos byte, retain bool, pr
 		m.topic = strings.ReplaceAll(d.DestinationTopic, "${inputTopic}", topic)
 	}
 	return m
+}
+
+// sent0 counts the outcome of sending a QoS 0 message.
+func (f *flow) sent0(err error) {
+	switch {
+	case errors.Is(err, errDestDown):
+		f.drop("qos0_disconnected")
+	case err != nil:
+		f.drop("qos0_stopping")
+	default:
+		f.out.Add(1)
+		f.mOut.Inc()
+	}
 }
 
 func (f *flow) drop(reason string) {

@@ -216,17 +216,11 @@ func (f *flow) forward(d broker.Delivery, wait bool) bool {
 	m := f.outLocal(&d)
 	q := f.local
 	if m.qos == 0 {
-		switch err := f.dst.send0(m, wait); {
-		case err == errWouldBlock:
+		err := f.dst.send0(m, wait)
+		if err == errWouldBlock {
 			return false
-		case err == errDestDown:
-			f.drop("qos0_disconnected")
-		case err != nil:
-			f.drop("qos0_stopping")
-		default:
-			f.out.Add(1)
-			f.mOut.Inc()
 		}
+		f.sent0(err)
 		q.att.Done(q.name, d.Seq) // a QoS 1 source message sent at QoS 0
 		return true
 	}
