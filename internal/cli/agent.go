@@ -29,6 +29,9 @@ directory, reloads them when they change, and serves /healthz, /readyz, /status 
 				level = slog.LevelDebug
 			}
 			o.Log = slog.New(slog.NewJSONHandler(app.ErrOut, &slog.HandlerOptions{Level: level}))
+			if err := agent.ExecWithRuntimeSettings(); err != nil {
+				o.Log.Warn("running without the agent's runtime settings", "error", err.Error())
+			}
 			// An edge agent should have a predictable footprint: unless the operator set
 			// GOMEMLIMIT, ask the GC to stay under agentMemoryLimit (a soft limit: the broker's
 			// bounded queues, not the GC, are what bound memory; this only stops the heap from
