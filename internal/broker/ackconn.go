@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -20,21 +21,28 @@ import (
 // one write(2). No acknowledgement leaves before its record is in the kernel, and
 // none waits longer than the processing of the input already received.
 //
-// Writes from other goroutines (mochi's write loop delivering messages) are held the
-// same way while the reader is busy, and go straight out while it waits for input.
+// Writes from other goroutines (mochi's write loop, or a publisher delivering inline: see
+// acceptsInline) are held the same way while the reader is busy, and go straight out while
+// it waits for input: with one non-blocking write(2) on the caller's goroutine, the rest
+// (a peer that does not read fast enough) left to a drain goroutine. So a Write blocks only
+// while ackHoldMax bytes wait for such a peer — mochi's write loop then stops, its queue
+// fills, and the flow hook holds the publishers (flow.go) — and never blocks a publisher
+// writing inline, which only happens while nothing waits (acceptsInline).
 type ackConn struct {
 	net.Conn
-	db *kvLog
+	db  *kvLog
+	raw syscall.RawConn // for the non-blocking first attempt; nil: every write blocks
 
 	// mu is never held during a socket write, so the connection's goroutine can always
 	// come back to Read while a delivery to a slow client is being written.
 	mu      sync.Mutex
-	reading bool   // the connection's goroutine is between a Read and the next
-	writing bool   // a goroutine is draining held to the socket (mu released)
-	owe     bool   // held acknowledgements need the state log flushed first
-	held    []byte // bytes to write, in order
-	spare   []byte // the other buffer, reused
-	err     error  // a failed flush or write: the connection is finished
+	drained sync.Cond // broadcast when held shrinks or err is set (Writes waiting for room)
+	reading bool      // the connection's goroutine is between a Read and the next
+	writing bool      // a goroutine is draining held to the socket (mu released)
+	owe     bool      // held acknowledgements need the state log flushed first
+	held    []byte    // bytes to write, in order
+	spare   []byte    // the other buffer, reused
+	err     error     // a failed flush or write: the connection is finished
 	// after runs, once, when the connection's goroutine is done with the input read
 	// together (before its next Read): attached consumers' writes (see attach.go).
 	after     []func()
@@ -64,7 +72,32 @@ func (c *ackConn) afterBatch(key any, fn func()) bool {
 // buffer without bound).
 const ackHoldMax = 64 << 10
 
-func newAckConn(c net.Conn, db *kvLog) *ackConn { return &ackConn{Conn: c, db: db} }
+func newAckConn(c net.Conn, db *kvLog) *ackConn {
+	a := &ackConn{Conn: c, db: db}
+	a.drained.L = &a.mu
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			a.raw = raw
+		}
+	}
+	return a
+}
+
+// acceptsInline reports whether a delivery can be written on the publisher's goroutine
+// (mochi's WriteInline option, a patch in third_party/mochi-mqtt-server): nothing is
+// waiting to go out, so the write is one non-blocking write(2) and cannot block the
+// publisher on a slow subscriber.
+func (c *ackConn) acceptsInline() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raw != nil && c.err == nil && !c.writing && len(c.held) == 0 && !c.owe
+}
+
+// writeInline is mochi's WriteInline option: see acceptsInline.
+func writeInline(cl *mqtt.Client) bool {
+	a := ackConnOf(cl)
+	return a != nil && a.acceptsInline()
+}
 
 // ackConnOf finds the ackConn under a mochi client's connection, or nil.
 func ackConnOf(cl *mqtt.Client) *ackConn {
@@ -121,6 +154,11 @@ func (c *ackConn) Read(p []byte) (int, error) {
 func (c *ackConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// While another goroutine writes, it takes these bytes too; wait only while a full
+	// ackHoldMax is already waiting for the peer.
+	for c.writing && c.err == nil && len(c.held) >= ackHoldMax {
+		c.drained.Wait()
+	}
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -128,10 +166,81 @@ func (c *ackConn) Write(p []byte) (int, error) {
 	if c.writing || (c.reading && len(c.held) < ackHoldMax) {
 		return len(p), nil
 	}
-	if err := c.drainLocked(); err != nil {
+	if c.owe || c.raw == nil {
+		if err := c.drainLocked(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if err := c.writeOnceLocked(); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// writeOnceLocked writes what is held with one non-blocking write(2) and leaves what the
+// kernel did not take to a drain goroutine. Called with mu held, !writing and !owe.
+func (c *ackConn) writeOnceLocked() error {
+	buf := c.held
+	c.held, c.spare = c.spare[:0], nil
+	c.writing = true
+	c.mu.Unlock()
+	n, err := c.tryWrite(buf)
+	c.mu.Lock()
+	c.writing = false
+	c.drained.Broadcast()
+	if err != nil {
+		c.err = err
+		c.drained.Broadcast()
+		return err
+	}
+	if n < len(buf) {
+		// The peer's socket buffer is full: the rest goes first, before what other
+		// goroutines added meanwhile; a goroutine of its own waits for the peer.
+		c.held = append(append(make([]byte, 0, len(buf)-n+len(c.held)), buf[n:]...), c.held...)
+		c.writing = true
+		go c.drainAsync()
+		return nil
+	}
+	if cap(buf) <= 4*ackHoldMax {
+		c.spare = buf[:0]
+	}
+	if len(c.held) > 0 { // added while we wrote, with nobody left to send them
+		return c.writeOnceLocked()
+	}
+	return nil
+}
+
+// tryWrite is one non-blocking write(2): the bytes the kernel took, no waiting.
+func (c *ackConn) tryWrite(buf []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), buf)
+			if werr != syscall.EINTR {
+				return true // done either way: EAGAIN is not waited for here
+			}
+		}
+	})
+	if werr == syscall.EAGAIN {
+		n, werr = 0, nil
+	}
+	if err == nil {
+		err = werr
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// drainAsync writes what is held, blocking, until nothing is (see writeOnceLocked).
+func (c *ackConn) drainAsync() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing = false
+	_ = c.drainLocked()
 }
 
 // release writes what is held now; the flow hook calls it before holding a publisher.
@@ -156,6 +265,7 @@ func (c *ackConn) drainLocked() error {
 				// them. The connection ends; the client sends the messages again.
 				c.err = err
 				c.held = c.held[:0]
+				c.drained.Broadcast()
 				_ = c.Conn.Close()
 				return err
 			}
@@ -176,6 +286,7 @@ func (c *ackConn) drainLocked() error {
 		if err != nil {
 			c.err = err
 		}
+		c.drained.Broadcast()
 	}
 	return c.err
 }

@@ -2,10 +2,12 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -127,4 +129,89 @@ func TestPubackOnlyAfterRecord(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAckConnWriteDoesNotWaitForPeer: with the peer not reading, Writes return at once
+// until ackHoldMax bytes wait beyond the kernel's buffer (a drain goroutine takes them);
+// then the next Write waits, and acceptsInline is false while anything waits. Once the
+// peer reads, every byte arrives, in order.
+func TestAckConnWriteDoesNotWaitForPeer(t *testing.T) {
+	server, client, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// A small kernel buffer, so what the test sees waiting is the ackConn's, not the kernel's.
+	_ = server.(*net.UnixConn).SetWriteBuffer(4096)
+	_ = client.(*net.UnixConn).SetReadBuffer(4096)
+	a := newAckConn(server, nil)
+	defer a.Close()
+	if a.raw == nil || !a.acceptsInline() {
+		t.Fatal("a fresh connection should take inline writes")
+	}
+	chunk := make([]byte, 1024)
+	var sent []byte
+	wrote := make(chan int, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := 0; ; i++ {
+			for j := range chunk {
+				chunk[j] = byte(i + j)
+			}
+			sent = append(sent, chunk...)
+			if _, err := a.Write(chunk); err != nil {
+				return
+			}
+			select {
+			case wrote <- i:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	// Collect Writes until one has not returned for 200 ms: it waits for room.
+	n := 0
+	for blocked := false; !blocked; {
+		select {
+		case _, ok := <-wrote:
+			if !ok {
+				t.Fatal("Write failed")
+			}
+			n++
+		case <-time.After(200 * time.Millisecond):
+			blocked = true
+		}
+	}
+	if n*len(chunk) < ackHoldMax {
+		t.Fatalf("only %d KiB written before a Write waited; want at least ackHoldMax (%d KiB) held for the peer", n, ackHoldMax>>10)
+	}
+	if a.acceptsInline() {
+		t.Fatal("acceptsInline is true while bytes wait for the peer")
+	}
+	close(stop)
+	// The peer reads: the waiting Write completes, the writer stops, and everything
+	// arrives in order.
+	var got []byte
+	buf := make([]byte, 64<<10)
+	writerDone := false
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !writerDone || len(got) < len(sent) {
+		m, err := client.Read(buf)
+		got = append(got, buf[:m]...)
+		if err != nil {
+			t.Fatalf("read %d bytes: %v", len(got), err)
+		}
+		if !writerDone {
+			select {
+			case _, open := <-wrote:
+				writerDone = !open
+			default:
+			}
+		}
+	}
+	if !bytes.Equal(got, sent) {
+		t.Fatalf("peer got %d bytes, sent %d; not the same bytes in the same order", len(got), len(sent))
+	}
+	waitFor(t, "the drain goroutine to finish", 5*time.Second, a.acceptsInline)
 }

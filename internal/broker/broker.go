@@ -80,6 +80,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		// record per two deliveries. The write buffer is only used while deliveries queue.
 		ClientNetReadBufferSize:  16 << 10,
 		ClientNetWriteBufferSize: 16 << 10,
+		// A delivery to a subscriber that is keeping up is written on the publisher's
+		// goroutine instead of waking mochi's per-client write goroutine (a patch in
+		// third_party/mochi-mqtt-server; ackconn.go decides when it cannot block).
+		WriteInline: writeInline,
 	})
 
 	var dbPath string
@@ -254,7 +258,7 @@ func (b *Broker) Close() error {
 		close(b.stop)
 		if b.started.Load() {
 			b.server.Listeners.CloseAll(func(id string) {
-				for _, cl := range clientsOf(b.server, id) {
+				for _, cl := range b.server.Clients.GetByListener(id) {
 					// A client that does not read must not stall the shutdown.
 					if cl.Net.Conn != nil {
 						_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -328,20 +332,6 @@ func (b *Broker) Subscribe(filter string, fn func(Message)) (func(), error) {
 // authentication) and get the same persistent sessions as network clients.
 func (b *Broker) DialInProcess(ctx context.Context) (net.Conn, error) {
 	return b.inproc.dial(ctx)
-}
-
-// clientsOf lists the clients of listener id. mochi 2.7.9's Clients.GetByListener takes
-// its read lock twice (GetByListener, then Len inside it); a client registering at the
-// same moment (Clients.Delete in attachClient waits for the write lock between the two)
-// deadlocks the shutdown — seen once in TestBackPressure. GetAll takes the lock once.
-func clientsOf(server *mqtt.Server, id string) []*mqtt.Client {
-	var out []*mqtt.Client
-	for _, cl := range server.Clients.GetAll() {
-		if cl.Net.Listener == id && !cl.Closed() {
-			out = append(out, cl)
-		}
-	}
-	return out
 }
 
 // Stats is a point-in-time view of the broker for /status.

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,8 @@ import (
 // (nothing would drain them).
 //
 // QoS 0 publishers are held the same way while a connected subscriber's write queue
-// (mochi's per-client outbound queue, read through reflection: see outboundField) holds
+// (mochi's per-client outbound queue: Client.OutboundPending, a patch in
+// third_party/mochi-mqtt-server) holds
 // qos0HoldAt packets: mochi drops QoS 0 messages without a trace when that queue is
 // full, where Mosquitto buffers them, so a subscriber slower than its publishers
 // (Cluster A's consumers behind the dataflow's link) lost them by the thousand.
@@ -93,7 +93,9 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		// to cover one write to the subscriber; 6,000 queued 1 KB messages cost A
 		// ~15 MiB for nothing.
 		limit := min(h.pending*3/4, qos0HoldAt)
-		h.hold(cl, func() (*mqtt.Client, int) { return h.fullest(cl.ID, topic, limit, outboundLen, true) })
+		h.hold(cl, func() (*mqtt.Client, int) {
+			return h.fullest(cl.ID, topic, limit, (*mqtt.Client).OutboundPending, true)
+		})
 		return pk, nil
 	}
 	// Fast path: no session can be at the mark while all sessions together are below it.
@@ -195,28 +197,4 @@ func (h *flowHook) fullest(publisher, topic string, mark int, depth func(*mqtt.C
 		}
 	}
 	return nil, 0
-}
-
-// outboundField locates mochi's per-client write queue (Client.State.outbound, not
-// exported). mochi drops a message — QoS 0 without a trace — when that queue is full,
-// and exposes neither its length nor a hook before the drop; reading the channel's
-// length through reflection is the only way to see it coming. If a mochi upgrade renames
-// the field, outboundLen reports 0 and QoS 0 publishers are simply not held.
-var outboundField = func() []int {
-	st, ok := reflect.TypeOf(mqtt.Client{}).FieldByName("State")
-	if !ok {
-		return nil
-	}
-	ob, ok := st.Type.FieldByName("outbound")
-	if !ok || ob.Type.Kind() != reflect.Chan {
-		return nil
-	}
-	return append(append([]int(nil), st.Index...), ob.Index...)
-}()
-
-func outboundLen(c *mqtt.Client) int {
-	if outboundField == nil {
-		return 0
-	}
-	return reflect.ValueOf(c).Elem().FieldByIndex(outboundField).Len()
 }

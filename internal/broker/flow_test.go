@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -186,7 +187,7 @@ func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 			var got atomic.Int64
 			sub := inprocClient(t, b, "slow-sub", true, func(paho.PublishReceived) (bool, error) {
 				got.Add(1)
-				time.Sleep(20 * time.Microsecond)
+				time.Sleep(300 * time.Microsecond) // ~2,500 msg/s at most: far slower than the publisher
 				return true, nil
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -197,7 +198,7 @@ func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 			pub := inprocClient(t, b, "fast-pub", true, nil)
 			const n = 5000
 			for i := 0; i < n; i++ {
-				if _, err := pub.Publish(ctx, &paho.Publish{Topic: "burst", QoS: 0, Payload: make([]byte, 256)}); err != nil {
+				if _, err := pub.Publish(ctx, &paho.Publish{Topic: "burst", QoS: 0, Payload: make([]byte, 1024)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -219,4 +220,61 @@ func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSubscriberThatStopsReading: a subscriber whose TCP connection stops reading must
+// not stall the publisher or the other subscribers of the topic. Deliveries are written
+// on the publisher's goroutine while a subscriber keeps up (WriteInline, ackconn.go);
+// if such a write could block on the stuck subscriber's full socket, the publisher would
+// hang here instead of being held only for the stall time.
+func TestSubscriberThatStopsReading(t *testing.T) {
+	b := startBroker(t, Config{Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}, Limits: Limits{MaxPendingWrites: 64}}, nil)
+	b.flow.stall = 300 * time.Millisecond
+
+	stuck, err := net.DialTimeout("tcp", b.Addr("p"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	_ = stuck.(*net.TCPConn).SetReadBuffer(4096)
+	_ = stuck.SetDeadline(time.Now().Add(10 * time.Second))
+	connect := append(mqttString("MQTT"), 4, 0x02, 0, 60)
+	subscribe := append(append([]byte{0, 1}, mqttString("t")...), 0)
+	if _, err := stuck.Write(append(mqttPacket(0x10, append(connect, mqttString("stuck")...)), mqttPacket(0x82, subscribe)...)); err != nil {
+		t.Fatal(err)
+	}
+	acks := make([]byte, 4+5) // CONNACK, SUBACK
+	if _, err := io.ReadFull(stuck, acks); err != nil || acks[0] != 0x20 || acks[4] != 0x90 {
+		t.Fatalf("CONNACK+SUBACK %x, %v", acks, err)
+	}
+	// From here on the stuck subscriber reads nothing.
+
+	var good atomic.Int64
+	sub := inprocClient(t, b, "good-sub", true, func(paho.PublishReceived) (bool, error) { good.Add(1); return true, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := inprocClient(t, b, "pub", true, nil)
+	const n = 2000 // 8 MB: far more than the stuck subscriber's socket and queues hold
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := pub.Publish(ctx, &paho.Publish{Topic: "t", QoS: 0, Payload: make([]byte, 4096)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("publisher stalled by the subscriber that stopped reading (good subscriber has %d of %d)", good.Load(), n)
+	}
+	waitFor(t, "the good subscriber to get every message", 20*time.Second, func() bool { return good.Load() == n })
 }
