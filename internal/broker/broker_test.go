@@ -507,3 +507,45 @@ func BenchmarkBrokerQoS1(b *testing.B) {
 	}
 	recv.Wait()
 }
+
+// TestInflightRecordedOnlyForPersistentSessions: unacknowledged QoS 1 deliveries are in
+// the state log for a session that outlives its connection, and not for a clean one (it
+// ends with the connection, so a restart could not deliver them to it anyway). A clean
+// connection taken over by a persistent one has its inherited queue recorded.
+func TestInflightRecordedOnlyForPersistentSessions(t *testing.T) {
+	b := startBroker(t, Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// An offline persistent session: its queue is what a restart must keep.
+	durable := inprocClient(t, b, "durable-sub", false, nil)
+	if _, err := durable.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = durable.Disconnect(&paho.Disconnect{})
+	clean := newManualSub(t, b, "clean-sub", "t", false) // clean start, no session expiry; acknowledges nothing
+	const n = 5
+	if err := <-publishAll(t, b, "pub", "t", n); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the clean subscriber to receive", 5*time.Second, func() bool { return clean.count() == n })
+	records := func(id string) int { return len(b.db.keysWithPrefix(inflightKey(id, 0)[:len(inflightKey(id, 0))-1])) }
+	waitFor(t, "the durable session's queue in the log", 5*time.Second, func() bool { return records("durable-sub") == n })
+	if got := records("clean-sub"); got != 0 {
+		t.Errorf("clean session has %d in-flight records in the state log, want 0", got)
+	}
+
+	// The same client ID reconnects with a persistent session and takes the clean one's
+	// unacknowledged messages over: now they must be recorded.
+	conn, err := b.DialInProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := paho.NewClient(paho.ClientConfig{Conn: conn, EnableManualAcknowledgment: true})
+	exp := uint32(3600)
+	if _, err := again.Connect(ctx, &paho.Connect{ClientID: "clean-sub", KeepAlive: 30, CleanStart: false,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &exp}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = again.Disconnect(&paho.Disconnect{}) })
+	waitFor(t, "the taken-over queue in the log", 5*time.Second, func() bool { return records("clean-sub") == n })
+}
