@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -170,8 +171,9 @@ func TestBackPressure(t *testing.T) {
 
 // TestQoS0SlowSubscriberHoldsPublisher: a QoS 0 burst to a subscriber that reads more
 // slowly than the publisher sends is held back at the publisher instead of dropped at
-// the subscriber's full write queue (mochi drops silently there). The control run
-// without the hold shows the test can fail.
+// the subscriber's full write queue (mochi drops silently there). The subscriber is a raw
+// TCP connection that reads 4 KiB per millisecond, so its pace does not depend on the
+// test machine. The control run without the hold shows the test can fail.
 func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -184,19 +186,11 @@ func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 			if !tc.hold {
 				b.flow.pending = 0
 			}
-			var got atomic.Int64
-			sub := inprocClient(t, b, "slow-sub", true, func(paho.PublishReceived) (bool, error) {
-				got.Add(1)
-				time.Sleep(300 * time.Microsecond) // ~2,500 msg/s at most: far slower than the publisher
-				return true, nil
-			})
+			got := slowRawSubscriber(t, b.Addr("plain"), "burst", 4096, time.Millisecond)
+			pub := inprocClient(t, b, "fast-pub", true, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "burst", QoS: 0}}}); err != nil {
-				t.Fatal(err)
-			}
-			pub := inprocClient(t, b, "fast-pub", true, nil)
-			const n = 5000
+			const n = 5000 // 5 MB: ~1.3 s at the subscriber's pace, far longer than the burst
 			for i := 0; i < n; i++ {
 				if _, err := pub.Publish(ctx, &paho.Publish{Topic: "burst", QoS: 0, Payload: make([]byte, 1024)}); err != nil {
 					t.Fatal(err)
@@ -220,6 +214,72 @@ func TestQoS0SlowSubscriberHoldsPublisher(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowRawSubscriber subscribes to topic at QoS 0 over a plain MQTT 3.1.1 connection and
+// then reads at most chunk bytes per interval, counting the PUBLISH packets it gets.
+func slowRawSubscriber(t *testing.T, addr, topic string, chunk int, interval time.Duration) *atomic.Int64 {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// A fixed receive buffer (no autotuning, which would swallow the whole burst), large
+	// enough to stay clear of TCP's zero-window probing.
+	_ = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	connect := append(mqttString("MQTT"), 4, 0x02, 0, 60)
+	subscribe := append(append([]byte{0, 1}, mqttString(topic)...), 0)
+	if _, err := c.Write(append(mqttPacket(0x10, append(connect, mqttString("slow-sub")...)), mqttPacket(0x82, subscribe)...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	acks := make([]byte, 4+5) // CONNACK, SUBACK
+	if _, err := io.ReadFull(c, acks); err != nil || acks[0] != 0x20 || acks[4] != 0x90 {
+		t.Fatalf("CONNACK+SUBACK %x, %v", acks, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var n atomic.Int64
+	go func() {
+		r := bufio.NewReader(&pacedReader{r: c, chunk: chunk, interval: interval})
+		for {
+			first, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			size, mult := 0, 1
+			for {
+				d, err := r.ReadByte()
+				if err != nil {
+					return
+				}
+				size += int(d&0x7f) * mult
+				mult *= 128
+				if d&0x80 == 0 {
+					break
+				}
+			}
+			if _, err := r.Discard(size); err != nil {
+				return
+			}
+			if first>>4 == 3 {
+				n.Add(1)
+			}
+		}
+	}()
+	return &n
+}
+
+// pacedReader reads at most chunk bytes per interval.
+type pacedReader struct {
+	r        io.Reader
+	chunk    int
+	interval time.Duration
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	time.Sleep(p.interval)
+	return p.r.Read(b[:min(len(b), p.chunk)])
 }
 
 // TestSubscriberThatStopsReading: a subscriber whose TCP connection stops reading must
