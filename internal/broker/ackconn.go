@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // ackConn sits under every client connection (under TLS where there is TLS) and
@@ -43,6 +44,8 @@ type ackConn struct {
 	held    []byte    // bytes to write, in order
 	spare   []byte    // the other buffer, reused
 	err     error     // a failed flush or write: the connection is finished
+	// lastRead is what the last Read returned: a packet about that size came alone (lone).
+	lastRead int
 	// after runs, once, when the connection's goroutine is done with the input read
 	// together (before its next Read): attached consumers' writes (see attach.go).
 	after     []func()
@@ -93,10 +96,24 @@ func (c *ackConn) acceptsInline() bool {
 	return c.raw != nil && c.err == nil && !c.writing && len(c.held) == 0 && !c.owe
 }
 
-// writeInline is mochi's WriteInline option: see acceptsInline.
-func writeInline(cl *mqtt.Client) bool {
-	a := ackConnOf(cl)
-	return a != nil && a.acceptsInline()
+// writeInline is mochi's WriteInline option for server: a delivery of pk to cl is
+// written on the publisher's goroutine when pk came alone (its publisher's last read
+// held nothing else: under load mochi's write goroutine coalesces the deliveries into
+// one TLS record and one write(2), and writing each inline cost A half its QoS 0
+// throughput) and cl's connection can take it without blocking (acceptsInline).
+func writeInline(server *mqtt.Server) func(cl *mqtt.Client, pk packets.Packet) bool {
+	return func(cl *mqtt.Client, pk packets.Packet) bool {
+		a := ackConnOf(cl)
+		if a == nil || !a.acceptsInline() {
+			return false
+		}
+		pub, ok := server.Clients.Get(pk.Origin)
+		if !ok {
+			return false
+		}
+		pa := ackConnOf(pub)
+		return pa != nil && pa.lone(wireSize(&pk))
+	}
 }
 
 // ackConnOf finds the ackConn under a mochi client's connection, or nil.
@@ -147,8 +164,32 @@ func (c *ackConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
 	c.reading = true
+	c.lastRead = n
 	c.mu.Unlock()
 	return n, err
+}
+
+// loneSlack covers a TLS record's framing (22-29 bytes) and a small packet that came
+// along (a PINGREQ, an acknowledgement).
+const loneSlack = 64
+
+// lone reports whether a packet of wire bytes is all the connection's goroutine read
+// last: nothing else is waiting to be processed after it, so what it causes (a
+// delivery, a forward to the other cluster) may go out at once instead of with the
+// rest of a batch. Under load a Read returns many packets and the answer is false.
+func (c *ackConn) lone(wire int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reading && c.lastRead <= wire+loneSlack
+}
+
+// wireSize is the size of pk as it was received: fixed header and remaining length.
+func wireSize(pk *packets.Packet) int {
+	n := 2
+	for r := pk.FixedHeader.Remaining; r >= 128; r >>= 7 {
+		n++
+	}
+	return n + pk.FixedHeader.Remaining
 }
 
 func (c *ackConn) Write(p []byte) (int, error) {

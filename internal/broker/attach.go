@@ -87,6 +87,7 @@ type Handler func(d Delivery, p Publisher)
 // Publisher is the connection a delivery came from, as a handler may use it.
 type Publisher struct {
 	conn *ackConn // nil: no batching (the broker's own publishes)
+	lone bool     // the message came alone in its read: nothing to batch it with
 }
 
 // Hold writes the acknowledgements already owed to the publisher (call it before
@@ -99,10 +100,11 @@ func (p Publisher) Hold() {
 
 // AfterBatch runs fn once (per key) when the publisher's goroutine is done with the
 // packets it read together, before it reads again — or now, when there is no such
-// batch. A consumer that forwards messages defers its write with it: under load one
-// write carries a whole batch, and with single messages it costs no latency.
+// batch or the message came alone. A consumer that forwards messages defers its write
+// with it: under load one write carries a whole batch, and a single message leaves
+// before the broker's own bookkeeping for it (acknowledgement, routing).
 func (p Publisher) AfterBatch(key any, fn func()) {
-	if p.conn == nil || !p.conn.afterBatch(key, fn) {
+	if p.conn == nil || p.lone || !p.conn.afterBatch(key, fn) {
 		fn()
 	}
 }
@@ -232,7 +234,8 @@ func (h *attachHook) deliver(c *consumer, cl *mqtt.Client, pk *packets.Packet) b
 	}
 	d.Payload = slices.Clone(pk.Payload)
 	d.Props = deliveryProps(&pk.Properties)
-	handler(d, Publisher{conn: ackConnOf(cl)})
+	a := ackConnOf(cl)
+	handler(d, Publisher{conn: a, lone: a != nil && a.lone(wireSize(pk))})
 	return d.QoS > 0
 }
 

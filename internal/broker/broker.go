@@ -80,11 +80,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 		// record per two deliveries. The write buffer is only used while deliveries queue.
 		ClientNetReadBufferSize:  16 << 10,
 		ClientNetWriteBufferSize: 16 << 10,
-		// A delivery to a subscriber that is keeping up is written on the publisher's
-		// goroutine instead of waking mochi's per-client write goroutine (a patch in
-		// third_party/mochi-mqtt-server; ackconn.go decides when it cannot block).
-		WriteInline: writeInline,
 	})
+	// A delivery of a message that came alone to a subscriber that is keeping up is
+	// written on the publisher's goroutine instead of waking mochi's per-client write
+	// goroutine (a patch in third_party/mochi-mqtt-server; ackconn.go decides).
+	server.Options.WriteInline = writeInline(server)
 
 	var dbPath string
 	if cfg.DataDir != "" {

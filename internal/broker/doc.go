@@ -1,6 +1,6 @@
 // Package broker is the MQTT broker of a local cluster: the part of Azure IoT Operations'
 // MQTT broker that dualpeer's BrokerListener and BrokerAuthentication resources describe,
-// built on mochi-mqtt/server/v2.
+// built on mochi-mqtt/server/v2 (v2.7.9 with three patches, third_party/mochi-mqtt-server).
 //
 // What it guarantees, and why:
 //
@@ -14,8 +14,11 @@
 //     else (no certificate, another CA, expired) fails the TLS handshake, before MQTT.
 //     The leaf's subject common name becomes the client identity (the MQTT username).
 //     Anonymous listeners accept every client.
-//   - Durability: sessions, subscriptions, in-flight (unacknowledged) QoS 1 messages,
-//     attached consumers' records and retained messages are written to an append-only
+//   - Durability: sessions, subscriptions, in-flight (unacknowledged) QoS 1 messages of
+//     sessions that outlive their connection (MQTT 5 session expiry > 0, MQTT 3 clean
+//     session false; a clean session's queue ends with its connection, and with the
+//     process, as in any broker), attached consumers' records and retained messages are
+//     written to an append-only
 //     log under DataDir before the broker acknowledges the publisher (see store.go), so
 //     a restart — also after SIGKILL — loses no acknowledged QoS 1 message; delivery is
 //     at least once, so a restart may deliver a message twice. Changes are queued in
@@ -42,8 +45,8 @@
 //     0 publisher is held while a connected subscriber's write queue (mochi's per-client
 //     outbound queue, Limits.MaxPendingWrites packets) holds 1,024 packets or is three
 //     quarters full (looked at every 16th QoS 0 publish), where
-//     mochi would otherwise drop QoS 0 messages without a trace; mochi exposes no length
-//     of that queue, so it is read through reflection (flow.go). A consumer that makes
+//     mochi would otherwise drop QoS 0 messages without a trace (the queue's length is
+//     one of the patches: Client.OutboundPending). A consumer that makes
 //     no progress for 2 s stops holding publishers and its queue absorbs what comes; an
 //     in-process MQTT client (DialInProcess; a dataflow reading the local broker without
 //     Attach, whose destination is down) holds them again just below MaxQueuedMessages,
@@ -63,6 +66,15 @@
 //     such held-back messages, see hooks.go); a client gets up to MaxQueuedMessages
 //     unacknowledged messages at once. Disconnected persistent sessions expire after
 //     the client's session expiry, capped at Limits.MaxSessionExpiry.
+//   - Deliveries: a message for a subscriber whose write queue is empty and whose
+//     connection has nothing waiting to go out is written on the publisher's goroutine
+//     (mochi's WriteInline, a patch) rather than handed to mochi's per-client write
+//     goroutine, which cost a goroutine wake-up per message. Connection writes never
+//     block the writer on a slow peer (ackconn.go): one non-blocking write(2), and what
+//     the kernel does not take goes out from a goroutine of its own; the next writer
+//     waits only while 64 KiB wait, and inline delivery stops for that subscriber until
+//     they are out, so a subscriber that stops reading holds up neither the publisher
+//     nor the other subscribers.
 //   - Limits: maximum packet size, maximum clients, and a TLS/CONNECT handshake timeout;
 //     each connection is handshaken in its own goroutine, so a slow client never blocks
 //     others.

@@ -130,13 +130,15 @@ type Options struct {
 	// with negligible performance difference (disabled by default to prevent confusion in statistics).
 	InlineClient bool `yaml:"inline_client" json:"inline_client"`
 
-	// WriteInline, if set, is asked for every message delivered to a client whose outbound
-	// queue is empty; if it returns true, the message is written on the publishing goroutine
-	// instead of being handed to the client's write goroutine (dualpeer patch). The hand-over
-	// costs a goroutine wake-up per message, tens of microseconds on an otherwise idle broker;
-	// WriteInline must return true only when the client's connection accepts the bytes
-	// without blocking, or a slow subscriber would stall the publisher.
-	WriteInline func(cl *Client) bool `yaml:"-" json:"-"`
+	// WriteInline, if set, is asked for every message pk (as received from its publisher,
+	// pk.Origin) delivered to a client cl whose outbound queue is empty; if it returns true,
+	// the message is written on the publishing goroutine instead of being handed to the
+	// client's write goroutine (dualpeer patch). The hand-over costs a goroutine wake-up per
+	// message, tens of microseconds on an otherwise idle broker, while under load the write
+	// goroutine coalesces queued messages into one write. WriteInline must return true only
+	// when cl's connection accepts the bytes without blocking, or a slow subscriber would
+	// stall the publisher.
+	WriteInline func(cl *Client, pk packets.Packet) bool `yaml:"-" json:"-"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -1107,7 +1109,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 	// dualpeer patch: write inline when nothing is queued or being written (the count is
 	// claimed from zero, so no queued packet of the same publisher can be overtaken).
-	if s.Options.WriteInline != nil && atomic.LoadInt32(&cl.State.outboundQty) == 0 && s.Options.WriteInline(cl) &&
+	if s.Options.WriteInline != nil && atomic.LoadInt32(&cl.State.outboundQty) == 0 && s.Options.WriteInline(cl, pk) &&
 		atomic.CompareAndSwapInt32(&cl.State.outboundQty, 0, 1) {
 		if err := cl.WritePacket(out); err != nil {
 			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", out)
