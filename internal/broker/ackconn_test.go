@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // mqttPacket encodes one MQTT 3.1.1 packet: type/flags byte, remaining length, body.
@@ -214,4 +215,43 @@ func TestAckConnWriteDoesNotWaitForPeer(t *testing.T) {
 		t.Fatalf("peer got %d bytes, sent %d; not the same bytes in the same order", len(got), len(sent))
 	}
 	waitFor(t, "the drain goroutine to finish", 5*time.Second, a.acceptsInline)
+}
+
+// TestLone: a packet is lone when the connection's last read returned it alone (give or
+// take TLS framing), not when it came with others.
+func TestLone(t *testing.T) {
+	server, client, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	a := newAckConn(server, nil)
+	defer a.Close()
+	pub := mqttPacket(0x30, append(mqttString("t"), make([]byte, 200)...)) // remaining length 203: two bytes
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Remaining: len(pub) - 3}}
+	if got := wireSize(&pk); got != len(pub) {
+		t.Fatalf("wireSize = %d, want %d", got, len(pub))
+	}
+	buf := make([]byte, 64<<10)
+	for _, tc := range []struct {
+		name  string
+		burst []byte
+		want  bool
+	}{
+		{"one packet", pub, true},
+		{"one packet and a PINGREQ", append(append([]byte{}, pub...), 0xc0, 0), true},
+		{"three packets", append(append(append([]byte{}, pub...), pub...), pub...), false},
+	} {
+		if _, err := client.Write(tc.burst); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the bytes to arrive", 5*time.Second, func() bool {
+			_ = server.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := a.Read(buf)
+			return err == nil && n == len(tc.burst)
+		})
+		if got := a.lone(wireSize(&pk)); got != tc.want {
+			t.Errorf("%s: lone = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
