@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -548,4 +550,84 @@ func TestInflightRecordedOnlyForPersistentSessions(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = again.Disconnect(&paho.Disconnect{}) })
 	waitFor(t, "the taken-over queue in the log", 5*time.Second, func() bool { return records("clean-sub") == n })
+}
+
+// TestClientPacketIDsDoNotClobberDeliveries: packet identifiers are per direction (MQTT
+// 2.2.1). A persistent subscriber that publishes QoS 1 with identifier 1 while the
+// broker's delivery 1 to it is unacknowledged must still get that delivery again after
+// it reconnects (mochi 2.7.9 overwrote and deleted it: patch 4 in third_party).
+func TestClientPacketIDsDoNotClobberDeliveries(t *testing.T) {
+	b := startBroker(t, Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "p", Addr: "127.0.0.1:0"}}}, nil)
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.DialTimeout("tcp", b.Addr("p"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		connect := append(mqttString("MQTT"), 4, 0x00, 0, 60) // clean session off
+		if _, err := c.Write(mqttPacket(0x10, append(connect, mqttString("both")...))); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		if first, body := readRawPacket(t, r); first != 0x20 || body[1] != 0 {
+			t.Fatalf("CONNACK %x %x", first, body)
+		}
+		return c, r
+	}
+	c, r := dial()
+	if _, err := c.Write(mqttPacket(0x82, append(append([]byte{0, 9}, mqttString("x")...), 1))); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := readRawPacket(t, r); first != 0x90 {
+		t.Fatalf("want SUBACK, got %x", first)
+	}
+	if err := <-publishAll(t, b, "other", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	first, body := readRawPacket(t, r)
+	if first>>4 != 3 {
+		t.Fatalf("want the delivery, got %x", first)
+	}
+	id := body[3:5] // topic "x" (2+1 bytes), then the packet identifier
+	// Not acknowledged. The client publishes QoS 1 itself, with the same identifier.
+	if _, err := c.Write(mqttPacket(0x32, append(append(mqttString("y"), id...), "mine"...))); err != nil {
+		t.Fatal(err)
+	}
+	if first, body := readRawPacket(t, r); first != 0x40 || !bytes.Equal(body[:2], id) {
+		t.Fatalf("want PUBACK %x, got %x %x", id, first, body)
+	}
+	c.Close()
+	// Reconnect: the unacknowledged delivery comes again.
+	_, r = dial()
+	first, body = readRawPacket(t, r)
+	if first>>4 != 3 || !bytes.Equal(body[3:5], id) || string(body[5:]) != "0" {
+		t.Fatalf("after reconnecting: got %x %q, want the delivery %x again", first, body, id)
+	}
+}
+
+// readRawPacket reads one MQTT packet: its first byte and its body.
+func readRawPacket(t *testing.T, r *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	first, err := r.ReadByte()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, mult := 0, 1
+	for {
+		d, err := r.ReadByte()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += int(d&0x7f) * mult
+		mult *= 128
+		if d&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatal(err)
+	}
+	return first, body
 }
