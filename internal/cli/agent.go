@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dualpeer/dualpeer/internal/agent"
+	"github.com/dualpeer/dualpeer/internal/sysmon"
 )
 
 // agentMemoryLimit is the agent's default soft memory limit (see GOMEMLIMIT).
@@ -29,7 +30,7 @@ directory, reloads them when they change, and serves /healthz, /readyz, /status 
 				level = slog.LevelDebug
 			}
 			o.Log = slog.New(slog.NewJSONHandler(app.ErrOut, &slog.HandlerOptions{Level: level}))
-			if err := agent.ExecWithRuntimeSettings(); err != nil {
+			if err := sysmon.Exec(); err != nil {
 				o.Log.Warn("running without the agent's runtime settings", "error", err.Error())
 			}
 			// An edge agent should have a predictable footprint: unless the operator set

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/dualpeer/dualpeer/bench/internal/loadgen"
 	"github.com/dualpeer/dualpeer/bench/internal/procstat"
+	"github.com/dualpeer/dualpeer/internal/sysmon"
 )
 
 // CommandFunc runs a program inside a network namespace (netlab.Command in the benchmark).
@@ -175,6 +177,14 @@ func startChild(ctx context.Context, command CommandFunc, ns, exe string, args [
 	}
 	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, name: args[0]}
 	cmd.Stderr = c.stderr
+	// The load generator sends or receives one small message at a time, like the agents:
+	// without this its runtime monitor woke every 20 µs for the whole run and the
+	// publisher burnt 60-80 % of a core at 1,000 msg/s, CPU taken from both systems under
+	// test on a 2-core host (see internal/sysmon).
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env, _ = sysmon.Env(cmd.Env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

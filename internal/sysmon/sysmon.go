@@ -1,4 +1,7 @@
-package agent
+// Package sysmon keeps the Go runtime's monitor thread out of its deep sleep, for processes
+// that handle one small message at a time at a steady rate (the agents, the benchmark's load
+// generator). See Setting for why and how.
+package sysmon
 
 import (
 	"fmt"
@@ -7,7 +10,7 @@ import (
 	"syscall"
 )
 
-// sysmonAwake is the GODEBUG setting the agent runs with.
+// Setting is the GODEBUG setting these processes run with.
 //
 // Why: the Go runtime's monitor thread (sysmon) goes into a deep sleep whenever every P is
 // idle, and the next goroutine that enters a system call while it sleeps wakes it (a futex
@@ -23,12 +26,12 @@ import (
 //
 // If the machine has been up longer than 24.8 days, the runtime prints one "SCHED" line to
 // the agent's log at start and every 24.8 days after; that is the whole side effect.
-const sysmonAwake = "schedtrace=2147483647"
+const Setting = "schedtrace=2147483647"
 
-// reexecEnv is the environment the agent should run with, and whether it differs from env:
-// sysmonAwake is added to GODEBUG unless the operator chose a schedtrace already (their
-// setting wins, including schedtrace=0 to turn this off).
-func reexecEnv(env []string) ([]string, bool) {
+// Env is env with Setting added to GODEBUG, and whether that changed anything: not when
+// GODEBUG names a schedtrace already (the operator's setting wins, including schedtrace=0
+// to turn this off).
+func Env(env []string) ([]string, bool) {
 	out := make([]string, 0, len(env)+1)
 	found := false
 	for _, kv := range env {
@@ -42,33 +45,33 @@ func reexecEnv(env []string) ([]string, bool) {
 			if v != "" {
 				v += ","
 			}
-			kv = "GODEBUG=" + v + sysmonAwake
+			kv = "GODEBUG=" + v + Setting
 		}
 		out = append(out, kv)
 	}
 	if !found {
-		out = append(out, "GODEBUG="+sysmonAwake)
+		out = append(out, "GODEBUG="+Setting)
 	}
 	return out, true
 }
 
-// ExecWithRuntimeSettings replaces the process with itself under the runtime settings the
-// agent needs (see sysmonAwake) when they are not in its environment yet; GODEBUG is read
+// Exec replaces the process with itself under the runtime settings the
+// process needs (see Setting) when they are not in its environment yet; GODEBUG is read
 // only at start, so a re-exec is the only way. The pid stays the same, so whoever started
 // the agent (the local target records its pid) still has it. It returns only when nothing
 // needs to change or when the re-exec failed (the agent then runs without the setting: slower
 // under a light load, otherwise the same).
-func ExecWithRuntimeSettings() error {
-	env, change := reexecEnv(os.Environ())
+func Exec() error {
+	env, change := Env(os.Environ())
 	if !change {
 		return nil
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find the agent's own executable to restart it with GODEBUG=%s: %w", sysmonAwake, err)
+		return fmt.Errorf("find the agent's own executable to restart it with GODEBUG=%s: %w", Setting, err)
 	}
 	if err := syscall.Exec(exe, os.Args, env); err != nil {
-		return fmt.Errorf("restart the agent (%s) with GODEBUG=%s: %w", exe, sysmonAwake, err)
+		return fmt.Errorf("restart the agent (%s) with GODEBUG=%s: %w", exe, Setting, err)
 	}
 	return nil
 }
