@@ -268,3 +268,36 @@ func TestAdoptSession(t *testing.T) {
 		t.Fatalf("adopting a missing session: %d, %v", n, err)
 	}
 }
+
+// TestAttachFiltersChange: a consumer attached again with other filters, and one forgotten,
+// match by what they are now, not by what an earlier message on the same topic matched
+// (matching is cached per topic).
+func TestAttachFiltersChange(t *testing.T) {
+	b := startBroker(t, Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "plain", Addr: "127.0.0.1:0"}}}, nil)
+	var c captured
+	if _, err := b.Attach("flow", []string{"a"}, 1, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	pub := inprocClient(t, b, "p", true, nil) // QoS 1: each publish is handled before it returns
+	publishQoS(t, pub, "a", "1", 1) // matched, and cached for topic a
+	publishQoS(t, pub, "b", "2", 1) // not matched, cached as such
+	b.Detach("flow")
+	if _, err := b.Attach("flow", []string{"b"}, 1, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	publishQoS(t, pub, "a", "3", 1) // no longer matched
+	publishQoS(t, pub, "b", "4", 1) // matched now
+	b.Forget("flow")
+	publishQoS(t, pub, "b", "5", 1) // nobody
+	for deadline := time.Now().Add(5 * time.Second); len(c.list()) < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	var got []string
+	for _, d := range c.list() {
+		got = append(got, d.Topic+"="+string(d.Payload))
+	}
+	if want := []string{"a=1", "b=4"}; !slices.Equal(got, want) {
+		t.Fatalf("deliveries %v, want %v", got, want)
+	}
+}
