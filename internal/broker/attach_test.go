@@ -278,7 +278,8 @@ func TestAttachFiltersChange(t *testing.T) {
 	if _, err := b.Attach("flow", []string{"a"}, 1, c.handler); err != nil {
 		t.Fatal(err)
 	}
-	pub := inprocClient(t, b, "p", true, nil) // QoS 1: each publish is handled before it returns
+	// QoS 1 publishes: each is handled by the broker before publishQoS returns.
+	pub := inprocClient(t, b, "p", true, nil)
 	publishQoS(t, pub, "a", "1", 1) // matched, and cached for topic a
 	publishQoS(t, pub, "b", "2", 1) // not matched, cached as such
 	b.Detach("flow")
