@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/dualpeer/dualpeer/bench/internal/lab"
@@ -139,7 +140,7 @@ func method(o options) []string {
 			strconv.Itoa(o.MQAPort) + "; B: plain 127.0.0.1:" + strconv.Itoa(o.MQBPort) + " with the bridge). dualpeer's agents stay up, idle, while Mosquitto is measured, and the other way round; configurations: bench/mosquitto/*.conf.tmpl.",
 		"Load generator (bench/internal/loadgen, eclipse/paho.golang MQTT 5) runs as child processes inside the namespaces: the publisher in B's VM namespace publishes to B's local broker on `input`; the subscriber in A's VM namespace subscribes to `output` on A's broker over mutual TLS with the client certificate. Each payload carries a run id, a sequence number and the send time, padded to the payload size. It runs with `GODEBUG=schedtrace=2147483647` (internal/sysmon, as dualpeer's agents): without it the Go runtime's monitor thread of the publisher polled every 20 µs throughout a 1,000 msg/s run and took 60-80 % of a core from both systems alike.",
 		fmt.Sprintf("Throughput: %d messages as fast as the publisher can (QoS 1: asynchronous within the broker's receive maximum), %d runs per workload and system, alternating which system goes first, after the latency workloads; throughput = unique messages received / (last receive − first send); a run gives up after 30 s + 0.5 ms per message.", o.N, o.Runs),
-		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B; percentiles are nearest-rank over every first delivery.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds()),
+		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B, one run per system, after sync(2) and %s of rest; which system goes first alternates between workloads and between rounds; percentiles are nearest-rank over every first delivery.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds(), settleTime),
 		"Lost = sent − unique received (the subscriber waits until nothing arrived for 3 s after the publisher finished); duplicates = deliveries of an already received sequence number.",
 		"CPU per message = utime+stime (/proc/<pid>/stat) of each side's processes during the run ÷ unique messages; A = dualpeer's agent on A or A's mosquitto, B = dualpeer's agent on B (broker + dataflow) or B's mosquitto (broker + bridge). Peak RSS = VmHWM, reset before each run via /proc/<pid>/clear_refs.",
 		"Up: dualpeer = wall time of `dualpeer up` on a fresh state directory (namespaces, certificates, agents, its connectivity check) and first message through the link; Mosquitto = starting both brokers in the existing namespaces until a first message went B → A (it does not build namespaces or certificates). Down: `dualpeer down` vs stopping both brokers.",
@@ -151,6 +152,9 @@ func method(o options) []string {
 }
 
 // round runs every workload once per system (Runs times) and times up/down.
+// settleTime is the rest before a round's first measured run.
+const settleTime = 2 * time.Second
+
 func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	tp := []struct {
 		name string
@@ -268,8 +272,11 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	}()
 	mqSys := b.mosquittoSystem(out, mqA, mqB)
 
+	// Which system goes first alternates between runs and between rounds: the first run
+	// of a round came out slower for whichever system had it (three rounds in a row had
+	// dualpeer first and slower in round 1 than in round 2).
 	systems := func(run int) []string {
-		if run%2 == 0 {
+		if (run+n-1)%2 == 0 {
 			return []string{report.Dualpeer, report.Mosquitto}
 		}
 		return []string{report.Mosquitto, report.Dualpeer}
@@ -303,7 +310,11 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 			r.CPUA.Round(time.Millisecond), r.CPUB.Round(time.Millisecond), float64(r.PeakA)/(1<<20), float64(r.PeakB)/(1<<20))
 	}
 	// Latency first, on the fresh lab: an overload in the throughput runs must not decide the
-	// latency numbers (it still shows in the throughput rows and the problems list).
+	// latency numbers (it still shows in the throughput rows and the problems list). Before
+	// it, the machine settles: building the binaries and the up/down cycles leave dirty pages
+	// that the kernel writes back while the first run is measured.
+	syscall.Sync()
+	time.Sleep(settleTime)
 	for i, w := range lat {
 		if !selected(w.name) {
 			continue
