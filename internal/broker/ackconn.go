@@ -246,10 +246,18 @@ func (c *ackConn) writeOnceLocked() error {
 	if cap(buf) <= 4*ackHoldMax {
 		c.spare = buf[:0]
 	}
-	if len(c.held) > 0 { // added while we wrote, with nobody left to send them
+	switch {
+	case len(c.held) == 0:
+		return nil
+	case c.reading:
+		// Added while we wrote by the connection's goroutine, now in a batch: it sends
+		// them at its next Read, after the log flush its acknowledgements may need.
+		return nil
+	case c.owe:
+		return c.drainLocked()
+	default: // added while we wrote, with nobody left to send them
 		return c.writeOnceLocked()
 	}
-	return nil
 }
 
 // tryWrite is one non-blocking write(2): the bytes the kernel took, no waiting.
