@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dualpeer/dualpeer/internal/live"
 	"github.com/dualpeer/dualpeer/internal/provider/local"
+	"github.com/dualpeer/dualpeer/internal/sysmon"
 )
 
 type outputs map[string]struct {
@@ -82,6 +84,18 @@ func TestQuickStartUpMQTTDown(t *testing.T) {
 	}
 	if fi, _ := os.Stat(f["client_key"]); fi.Mode().Perm() != 0o600 {
 		t.Errorf("client key mode %v, want 0600", fi.Mode().Perm())
+	}
+	// The agents run with the runtime setting internal/sysmon gives them (set by up, so
+	// they need not re-execute themselves).
+	for _, c := range []string{"a", "b"} {
+		pid, err := os.ReadFile(filepath.Join(d.state, "clusters", c, "agent.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "environ"))
+		if err != nil || !strings.Contains(string(env), "GODEBUG="+sysmon.Setting) && !strings.Contains(string(env), ","+sysmon.Setting) {
+			t.Errorf("Cluster %s's agent runs without GODEBUG %s (%v)", c, sysmon.Setting, err)
+		}
 	}
 
 	// mosquitto_sub on A (X.509 listener, client certificate), mosquitto_pub on B (anonymous

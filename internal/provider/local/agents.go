@@ -14,6 +14,7 @@ import (
 
 	"github.com/dualpeer/dualpeer/internal/agent"
 	"github.com/dualpeer/dualpeer/internal/netlab"
+	"github.com/dualpeer/dualpeer/internal/sysmon"
 )
 
 // agentArgs is the command line of a cluster's agent. The cluster directory is absolute and
@@ -68,6 +69,10 @@ func (p *Provider) startAgents(ctx context.Context, topo netlab.Topology) (bool,
 		// the agent's own.
 		cmd := exec.Command("ip", append([]string{"netns", "exec", cn.VMNS, p.agentExe}, p.agentArgs(c)...)...)
 		cmd.Stdout, cmd.Stderr = logf, logf
+		// The agent's runtime settings from the start (internal/sysmon): otherwise it
+		// re-executes itself to get them, and while a multi-threaded process execs, its pid
+		// briefly looks like a zombie — `up` read that as "the agent exited".
+		cmd.Env, _ = sysmon.Env(os.Environ())
 		cmd.Dir = "/"
 		// A session of its own: the agent outlives `up` and ignores the terminal's Ctrl-C.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
