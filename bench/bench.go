@@ -151,10 +151,10 @@ func method(o options) []string {
 	return m
 }
 
-// round runs every workload once per system (Runs times) and times up/down.
 // settleTime is the rest before a round's first measured run.
 const settleTime = 2 * time.Second
 
+// round runs every workload once per system (Runs times) and times up/down.
 func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 	tp := []struct {
 		name string

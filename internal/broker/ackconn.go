@@ -222,41 +222,31 @@ func (c *ackConn) Write(p []byte) (int, error) {
 // writeOnceLocked writes what is held with one non-blocking write(2) and leaves what the
 // kernel did not take to a drain goroutine. Called with mu held, !writing and !owe.
 func (c *ackConn) writeOnceLocked() error {
-	buf := c.held
-	c.held, c.spare = c.spare[:0], nil
-	c.writing = true
-	c.mu.Unlock()
-	n, err := c.tryWrite(buf)
-	c.mu.Lock()
-	c.writing = false
-	c.drained.Broadcast()
-	if err != nil {
-		c.err = err
-		c.drained.Broadcast()
-		return err
-	}
-	if n < len(buf) {
-		// The peer's socket buffer is full: the rest goes first, before what other
-		// goroutines added meanwhile; a goroutine of its own waits for the peer.
-		c.held = append(append(make([]byte, 0, len(buf)-n+len(c.held)), buf[n:]...), c.held...)
-		c.writing = true
-		go c.drainAsync()
-		return nil
-	}
-	if cap(buf) <= 4*ackHoldMax {
-		c.spare = buf[:0]
-	}
-	switch {
-	case len(c.held) == 0:
-		return nil
-	case c.reading:
-		// Added while we wrote by the connection's goroutine, now in a batch: it sends
-		// them at its next Read, after the log flush its acknowledgements may need.
-		return nil
-	case c.owe:
-		return c.drainLocked()
-	default: // added while we wrote, with nobody left to send them
-		return c.writeOnceLocked()
+	for {
+		buf, n, err := c.sendLocked(c.tryWrite)
+		if err != nil {
+			c.err = err
+			return err
+		}
+		if n < len(buf) {
+			// The peer's socket buffer is full: the rest goes first, before what other
+			// goroutines added meanwhile; a goroutine of its own waits for the peer.
+			c.held = append(append(make([]byte, 0, len(buf)-n+len(c.held)), buf[n:]...), c.held...)
+			c.writing = true
+			go c.drainAsync()
+			return nil
+		}
+		switch {
+		case len(c.held) == 0:
+			return nil
+		case c.reading:
+			// Added while we wrote by the connection's goroutine, now in a batch: it sends
+			// them at its next Read, after the log flush its acknowledgements may need.
+			return nil
+		case c.owe:
+			return c.drainLocked()
+		}
+		// Added while we wrote, with nobody left to send them: another round.
 	}
 }
 
@@ -322,22 +312,29 @@ func (c *ackConn) drainLocked() error {
 		if len(c.held) == 0 {
 			break
 		}
-		buf := c.held
-		c.held, c.spare = c.spare[:0], nil
-		c.writing = true
-		c.mu.Unlock()
-		_, err := c.Conn.Write(buf)
-		c.mu.Lock()
-		c.writing = false
-		if cap(buf) <= 4*ackHoldMax {
-			c.spare = buf[:0] // a one-off giant buffer is not kept
-		}
-		if err != nil {
+		if _, _, err := c.sendLocked(c.Conn.Write); err != nil {
 			c.err = err
 		}
-		c.drained.Broadcast()
 	}
 	return c.err
+}
+
+// sendLocked hands what is held to write with mu released (writing set meanwhile, so
+// Writes append behind it) and returns the buffer and what write returned. The buffer is
+// reused for the next batch when it was written whole. Called with mu held and !writing.
+func (c *ackConn) sendLocked(write func([]byte) (int, error)) ([]byte, int, error) {
+	buf := c.held
+	c.held, c.spare = c.spare[:0], nil
+	c.writing = true
+	c.mu.Unlock()
+	n, err := write(buf)
+	c.mu.Lock()
+	c.writing = false
+	c.drained.Broadcast()
+	if n == len(buf) && cap(buf) <= 4*ackHoldMax { // a one-off giant buffer is not kept
+		c.spare = buf[:0]
+	}
+	return buf, n, err
 }
 
 // Close sends what is held (a DISCONNECT with a reason, the last acknowledgements)

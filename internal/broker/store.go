@@ -117,6 +117,7 @@ func (h *storeHook) del(key string) {
 // ended with its connection inherits in-flight messages that were not recorded
 // (OnQosPublish); mochi resends them at once, through OnQosPublish, which records them then.
 func (h *storeHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.updateClient(cl) }
+func (h *storeHook) OnWillSent(cl *mqtt.Client, _ packets.Packet)           { h.updateClient(cl) }
 
 // sessionPersists reports whether cl's session outlives its network connection: MQTT 5
 // with a session expiry interval, MQTT 3 without clean session (mochi's own rule, its
@@ -128,7 +129,6 @@ func sessionPersists(cl *mqtt.Client) bool {
 	}
 	return !cl.Properties.Clean
 }
-func (h *storeHook) OnWillSent(cl *mqtt.Client, _ packets.Packet) { h.updateClient(cl) }
 
 func (h *storeHook) updateClient(cl *mqtt.Client) {
 	if cl.Net.Inline {
