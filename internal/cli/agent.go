@@ -8,17 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dualpeer/dualpeer/internal/agent"
-	"github.com/dualpeer/dualpeer/internal/gcfloor"
 	"github.com/dualpeer/dualpeer/internal/sysmon"
 )
 
 // agentMemoryLimit is the agent's default soft memory limit (see GOMEMLIMIT).
 const agentMemoryLimit = 48 << 20
-
-// agentHeapFloor is the heap the agent may grow to before collecting (internal/gcfloor):
-// under a light steady load it collects every few seconds instead of several times a
-// second. With the runtime's own overhead it stays under agentMemoryLimit.
-const agentHeapFloor = 32 << 20
 
 func newAgentCmd(app *App) *cobra.Command {
 	var o agent.Options
@@ -45,10 +39,6 @@ directory, reloads them when they change, and serves /healthz, /readyz, /status 
 			// growing to twice the live data between collections).
 			if os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(agentMemoryLimit)
-			}
-			// Likewise GOGC: set, it is the operator's; otherwise the heap floor.
-			if os.Getenv("GOGC") == "" {
-				defer gcfloor.Start(agentHeapFloor).Stop()
 			}
 			a, err := agent.New(o)
 			if err != nil {
