@@ -1127,8 +1127,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	// dualpeer patch: count the packet before it is queued, not after, so the write goroutine
 	// never takes the count below the number of packets queued or being written.
 	atomic.AddInt32(&cl.State.outboundQty, 1)
+	// dualpeer patch: the queue gets a copy of its own; sending &out made out (~1 KB) escape
+	// to the heap for every delivery, also the ones written inline.
+	queued := out
 	select {
-	case cl.State.outbound <- &out:
+	case cl.State.outbound <- &queued:
 	default:
 		atomic.AddInt32(&cl.State.outboundQty, -1)
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
