@@ -255,3 +255,85 @@ func TestLone(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldRecordWrittenOnlyWhenNeeded: a QoS 1 message whose PUBACK is held (holdRecord)
+// gets no pending record when it is routed before the batch ends (the usual case), and
+// gets one before the PUBACK leaves when something sends the held bytes mid-batch (here
+// release, as the flow hook does; a drain goroutine does the same).
+func TestHeldRecordWrittenOnlyWhenNeeded(t *testing.T) {
+	dir := t.TempDir()
+	db, err := openKVLog(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	server, client, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	a := newAckConn(server, db)
+	defer a.Close()
+	buf := make([]byte, 1024)
+	batch := func() { // the connection's goroutine reads a batch (and ends the one before)
+		t.Helper()
+		if _, err := client.Write([]byte{0xc0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := a.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish := func(id uint16, payload string) *packets.Packet {
+		return &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id,
+			TopicName: "t", Payload: []byte(payload), Origin: "pub"}
+	}
+	puback := func(id uint16) []byte { return []byte{0x40, 2, byte(id >> 8), byte(id)} }
+	logSize := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, StateFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+
+	// Routed within the batch: nothing written.
+	batch()
+	before := logSize()
+	if !a.holdRecord("pub", publish(1, "routed")) {
+		t.Fatal("holdRecord = false while the connection's goroutine is between reads")
+	}
+	if _, err := a.Write(puback(1)); err != nil {
+		t.Fatal(err)
+	}
+	if !a.dropRecord("pub", 1) {
+		t.Fatal("dropRecord = false for a message held and not written")
+	}
+	batch() // ends the batch: the PUBACK goes out
+	if got := logSize(); got != before {
+		t.Errorf("the state log grew by %d bytes for a message routed before its PUBACK left", got-before)
+	}
+
+	// The held PUBACK leaves mid-batch: its record first.
+	if !a.holdRecord("pub", publish(2, "in flight")) {
+		t.Fatal("holdRecord = false while the connection's goroutine is between reads")
+	}
+	if _, err := a.Write(puback(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.release(); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 8) // PUBACK 1 and 2
+	if _, err := io.ReadFull(client, got); err != nil || got[7] != 2 {
+		t.Fatalf("PUBACKs %x, %v", got, err)
+	}
+	if !recordedPayloads(t, dir)["in flight"] {
+		t.Fatal("PUBACK 2 left before its message's record reached the state log")
+	}
+	if a.dropRecord("pub", 2) {
+		t.Error("dropRecord = true for a message whose record was written: the caller would not delete it")
+	}
+}

@@ -260,13 +260,13 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
 		return pk, nil
 	}
+	if a := ackConnOf(cl); a != nil && a.holdRecord(cl.ID, &pk) {
+		return pk, nil // the PUBACK is held; recorded only if it must leave first (ackconn.go)
+	}
 	key := pendKey(cl.ID, pk.PacketID)
 	m := toMessage(key, pendingKey, cl.ID, &pk)
 	if err := h.setMessage(&m); err != nil {
 		return pk, packets.ErrRejectPacket
-	}
-	if a := ackConnOf(cl); a != nil && a.deferFlush() {
-		return pk, nil // the PUBACK is held until the log is flushed (ackconn.go)
 	}
 	if err := h.flush(); err != nil {
 		return pk, packets.ErrRejectPacket
@@ -278,6 +278,9 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 func (h *storeHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
 		return
+	}
+	if a := ackConnOf(cl); a != nil && a.dropRecord(cl.ID, pk.PacketID) {
+		return // never written
 	}
 	h.del(pendKey(cl.ID, pk.PacketID))
 }
