@@ -42,12 +42,12 @@ type ackConn struct {
 	reading bool      // the connection's goroutine is between a Read and the next
 	writing bool      // a goroutine is draining held to the socket (mu released)
 	owe     bool      // held acknowledgements need the state log flushed first
-	// unrecorded: QoS 1 messages whose PUBACK is held while the broker routes them, not
-	// yet in the state log (see holdRecord); written before any flush the PUBACK waits for.
-	unrecorded []unrecorded
 	held    []byte    // bytes to write, in order
 	spare   []byte    // the other buffer, reused
 	err     error     // a failed flush or write: the connection is finished
+	// unrecorded: QoS 1 messages whose PUBACK is held while the broker routes them, not
+	// yet in the state log (see holdRecord); written before any flush the PUBACK waits for.
+	unrecorded []unrecorded
 	// lastRead is what the last Read returned: a packet about that size came alone (lone).
 	lastRead int
 	// after runs, once, when the connection's goroutine is done with the input read
