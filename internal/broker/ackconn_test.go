@@ -337,3 +337,46 @@ func TestHeldRecordWrittenOnlyWhenNeeded(t *testing.T) {
 		t.Error("dropRecord = true for a message whose record was written: the caller would not delete it")
 	}
 }
+
+// TestSetDeadlineSlack: refreshes within a second of the deadline set are skipped (one
+// timer update a second instead of one per packet), the deadline is never earlier than
+// asked and at most deadlineSlack later, and an earlier deadline or none applies at once.
+func TestSetDeadlineSlack(t *testing.T) {
+	server, client, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	a := newAckConn(server, nil)
+	defer a.Close()
+	set := func() time.Time { return time.Unix(0, a.deadline.Load()) }
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		t    time.Time
+		want time.Time
+	}{
+		{"first deadline: slack added", now.Add(45 * time.Second), now.Add(46 * time.Second)},
+		{"refresh within the slack: skipped", now.Add(45*time.Second + 500*time.Millisecond), now.Add(46 * time.Second)},
+		{"refresh past the deadline set: applied", now.Add(46*time.Second + time.Millisecond), now.Add(47*time.Second + time.Millisecond)},
+		{"much earlier deadline: applied", now.Add(time.Second), now.Add(2 * time.Second)},
+		{"none", time.Time{}, time.Unix(0, 0)},
+	} {
+		if err := a.SetDeadline(tc.t); err != nil {
+			t.Fatal(err)
+		}
+		if got := set(); !got.Equal(tc.want) {
+			t.Errorf("%s: deadline %v after now, want %v", tc.name, got.Sub(now), tc.want.Sub(now))
+		}
+		if !tc.t.IsZero() && (set().Before(tc.t) || set().Sub(tc.t) > deadlineSlack) {
+			t.Errorf("%s: deadline %v for %v asked: earlier, or later by more than %v", tc.name, set().Sub(now), tc.t.Sub(now), deadlineSlack)
+		}
+	}
+	// The deadline set is the one the socket has: a read past it fails.
+	if err := a.SetDeadline(time.Now().Add(-deadlineSlack - 50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 1)); err == nil {
+		t.Error("read after the deadline passed did not fail")
+	}
+}

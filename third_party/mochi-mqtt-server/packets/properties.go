@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mochi-mqtt/server/v2/mempool"
 )
@@ -192,8 +193,26 @@ func (p *Properties) Copy(allowTransfer bool) Properties {
 
 // canEncode returns true if the property type is valid for the packet type.
 func (p *Properties) canEncode(pkt byte, k byte) bool {
-	return validPacketProperties[k][pkt] == 1
+	// dualpeer patch: a table lookup instead of two map lookups; Encode asks for every
+	// property of every packet it encodes (~25 per PUBLISH and per PUBACK), and the map
+	// lookups were ~5 % of a broker's CPU per message at 1,000 msg/s (perf).
+	return pkt < 128 && validEncode()[k][pkt>>6]&(1<<(pkt&63)) != 0
 }
+
+// validEncode is validPacketProperties as bits: property × packet type (< 128, which
+// covers the packet types and WillProperties), made at first use, after every init
+// function (upstream's tests add entries in one) (dualpeer patch).
+var validEncode = sync.OnceValue(func() *[256][2]uint64 {
+	var t [256][2]uint64
+	for k, pkts := range validPacketProperties {
+		for pkt, v := range pkts {
+			if v == 1 && pkt < 128 {
+				t[k][pkt>>6] |= 1 << (pkt & 63)
+			}
+		}
+	}
+	return &t
+})
 
 // Encode encodes properties into a bytes buffer.
 func (p *Properties) Encode(pkt byte, mods Mods, b *bytes.Buffer, n int) {
