@@ -140,7 +140,7 @@ func method(o options) []string {
 			strconv.Itoa(o.MQAPort) + "; B: plain 127.0.0.1:" + strconv.Itoa(o.MQBPort) + " with the bridge). dualpeer's agents stay up, idle, while Mosquitto is measured, and the other way round; configurations: bench/mosquitto/*.conf.tmpl.",
 		"Load generator (bench/internal/loadgen, eclipse/paho.golang MQTT 5) runs as child processes inside the namespaces: the publisher in B's VM namespace publishes to B's local broker on `input`; the subscriber in A's VM namespace subscribes to `output` on A's broker over mutual TLS with the client certificate. Each payload carries a run id, a sequence number and the send time, padded to the payload size. It runs with `GODEBUG=schedtrace=2147483647` (internal/sysmon, as dualpeer's agents): without it the Go runtime's monitor thread of the publisher polled every 20 µs throughout a 1,000 msg/s run and took 60-80 % of a core from both systems alike.",
 		fmt.Sprintf("Throughput: %d messages as fast as the publisher can (QoS 1: asynchronous within the broker's receive maximum), %d runs per workload and system, alternating which system goes first, after the latency workloads; throughput = unique messages received / (last receive − first send); a run gives up after 30 s + 0.5 ms per message.", o.N, o.Runs),
-		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B, one run per system, after sync(2) and %s of rest; which system goes first alternates between workloads and between rounds; percentiles are nearest-rank over every first delivery.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds(), settleTime),
+		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B, %d runs per system (the table shows the median of each percentile over the runs), after sync(2) and %s of rest; which system goes first alternates between runs, workloads and rounds; percentiles are nearest-rank over every first delivery of a run.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds(), o.LatRuns, settleTime),
 		"Lost = sent − unique received (the subscriber waits until nothing arrived for 3 s after the publisher finished); duplicates = deliveries of an already received sequence number.",
 		"CPU per message = utime+stime (/proc/<pid>/stat) of each side's processes during the run ÷ unique messages; A = dualpeer's agent on A or A's mosquitto, B = dualpeer's agent on B (broker + dataflow) or B's mosquitto (broker + bridge). Peak RSS = VmHWM, reset before each run via /proc/<pid>/clear_refs.",
 		"Up: dualpeer = wall time of `dualpeer up` on a fresh state directory (namespaces, certificates, agents, its connectivity check) and first message through the link; Mosquitto = starting both brokers in the existing namespaces until a first message went B → A (it does not build namespaces or certificates). Down: `dualpeer down` vs stopping both brokers.",
@@ -322,8 +322,14 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		count := int(b.o.LatRate * b.o.LatDuration.Seconds())
 		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: 64, N: count, Rate: b.o.LatRate,
 			Timeout: b.o.LatDuration + 60*time.Second, Idle: 3 * time.Second}
-		for _, s := range systems(i) {
-			one(s, spec, w.name)
+		for run := 0; run < b.o.LatRuns; run++ {
+			label := w.name
+			if b.o.LatRuns > 1 {
+				label = fmt.Sprintf("%s (run %d)", w.name, run+1)
+			}
+			for _, s := range systems(i + run) {
+				one(s, spec, label)
+			}
 		}
 	}
 	for _, w := range tp {

@@ -18,6 +18,7 @@ type options struct {
 	UpDown      int
 	LatRate     float64
 	LatDuration time.Duration
+	LatRuns     int
 	Quick       bool
 	Out         string
 	JSON        string
@@ -60,7 +61,8 @@ Flags:
 	fs.IntVar(&o.UpDown, "updown", 3, "`dualpeer up`/`down` cycles timed per round (fresh state directory each)")
 	fs.Float64Var(&o.LatRate, "latency-rate", 1000, "messages per second of the latency workloads")
 	fs.DurationVar(&o.LatDuration, "latency-duration", 20*time.Second, "duration of the latency workloads")
-	fs.BoolVar(&o.Quick, "quick", false, "smoke run: -n 2000 -runs 1 -updown 1 -latency-duration 2s, no BENCHMARKS.md")
+	fs.IntVar(&o.LatRuns, "latency-runs", 3, "runs per latency workload and system; the table shows the median of each percentile")
+	fs.BoolVar(&o.Quick, "quick", false, "smoke run: -n 2000 -runs 1 -updown 1 -latency-duration 2s -latency-runs 1, no BENCHMARKS.md")
 	fs.StringVar(&o.Out, "out", "BENCHMARKS.md", "write the Markdown report here (empty: print only)")
 	fs.StringVar(&o.JSON, "json", "", "also write every measurement as JSON here")
 	fs.StringVar(&o.StateDir, "state-dir", "", "parent of the state directories (default: a new temporary directory)")
@@ -86,7 +88,8 @@ Flags:
 		// Explicit flags win over -quick's smaller defaults.
 		for name, apply := range map[string]func(){
 			"n": func() { o.N = 2000 }, "runs": func() { o.Runs = 1 }, "updown": func() { o.UpDown = 1 },
-			"latency-duration": func() { o.LatDuration = 2 * time.Second }, "out": func() { o.Out = "" },
+			"latency-duration": func() { o.LatDuration = 2 * time.Second }, "latency-runs": func() { o.LatRuns = 1 },
+			"out": func() { o.Out = "" },
 		} {
 			if !set[name] {
 				apply()
@@ -112,8 +115,8 @@ func (o options) validate() error {
 	if o.N < 1 {
 		errs = append(errs, fmt.Errorf("-n %d: use at least 1 message", o.N))
 	}
-	if o.Runs < 1 || o.Rounds < 1 || o.UpDown < 1 {
-		errs = append(errs, fmt.Errorf("-runs %d, -rounds %d, -updown %d: each must be at least 1", o.Runs, o.Rounds, o.UpDown))
+	if o.Runs < 1 || o.Rounds < 1 || o.UpDown < 1 || o.LatRuns < 1 {
+		errs = append(errs, fmt.Errorf("-runs %d, -rounds %d, -updown %d, -latency-runs %d: each must be at least 1", o.Runs, o.Rounds, o.UpDown, o.LatRuns))
 	}
 	if o.LatRate <= 0 || o.LatDuration <= 0 {
 		errs = append(errs, fmt.Errorf("-latency-rate %g and -latency-duration %s must be positive", o.LatRate, o.LatDuration))

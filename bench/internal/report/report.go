@@ -99,6 +99,11 @@ func (rd *Round) Rows() []Row {
 	}
 	for _, wl := range rd.Latency {
 		qos1 := strings.Contains(wl, "QoS 1")
+		n := len(rd.runs(wl, Dualpeer))
+		of, sumOfRuns := "", ""
+		if n > 1 {
+			of, sumOfRuns = fmt.Sprintf(" (median of %d runs)", n), fmt.Sprintf(" (sum of %d runs)", n)
+		}
 		get := func(f func(workload.Result) float64) (float64, float64) { return both(wl, medianOf(f)) }
 		for _, q := range []struct {
 			name string
@@ -110,20 +115,20 @@ func (rd *Round) Rows() []Row {
 			{"max", func(r workload.Result) float64 { return r.Sub.Latency.Max / 1e3 }},
 		} {
 			dp, mq := get(q.f)
-			row := Row{Metric: fmt.Sprintf("Latency %s %s", wl, q.name), Unit: "ms", DP: dp, MQ: mq, Better: Lower, Precision: 3}
+			row := Row{Metric: fmt.Sprintf("Latency %s %s%s", wl, q.name, of), Unit: "ms", DP: dp, MQ: mq, Better: Lower, Precision: 3}
 			if qos1 && q.name == "p99" {
 				row = ratioTargetLower(row)
 			}
 			rows = append(rows, row)
 		}
 		dp, mq := both(wl, sumOf(func(r workload.Result) float64 { return float64(r.Sub.Lost) }))
-		row := Row{Metric: fmt.Sprintf("Lost %s", wl), Unit: "msgs", DP: dp, MQ: mq, Better: Lower}
+		row := Row{Metric: fmt.Sprintf("Lost %s%s", wl, sumOfRuns), Unit: "msgs", DP: dp, MQ: mq, Better: Lower}
 		if qos1 {
 			row = absTarget(row, "0", dp == 0)
 		}
 		rows = append(rows, row)
 		dp, mq = both(wl, sumOf(func(r workload.Result) float64 { return float64(r.Sub.Duplicates) }))
-		rows = append(rows, Row{Metric: fmt.Sprintf("Duplicates %s", wl), Unit: "msgs", DP: dp, MQ: mq, Better: Lower})
+		rows = append(rows, Row{Metric: fmt.Sprintf("Duplicates %s%s", wl, sumOfRuns), Unit: "msgs", DP: dp, MQ: mq, Better: Lower})
 	}
 	dp, mq := medianDur(rd.Up[Dualpeer]), medianDur(rd.Up[Mosquitto])
 	rows = append(rows, absTarget(Row{Metric: fmt.Sprintf("Up: nothing → connectivity verified (median of %d)", len(rd.Up[Dualpeer])), Unit: "s", DP: dp, MQ: mq, Better: Lower, Precision: 2}, "≤ 2 s", dp <= 2))

@@ -101,3 +101,32 @@ func TestDocumentGolden(t *testing.T) {
 		t.Errorf("rendered document differs from %s (run with -update if intended):\n%s", golden, buf.Bytes())
 	}
 }
+
+// TestLatencyRuns: with several latency runs per system, each percentile is the median over
+// the runs (one slow run does not decide the ratio) and the rows say so.
+func TestLatencyRuns(t *testing.T) {
+	const wl = "QoS 1, 64 B at 1000 msg/s"
+	rd := Round{Label: "Round 1", Latency: []string{wl}}
+	for _, p99 := range []float64{500, 900, 520} {
+		rd.Results = append(rd.Results, res(Dualpeer, wl, 1000, 0, 1, 0, 0, 20, p99))
+	}
+	for _, p99 := range []float64{480, 470, 700} {
+		rd.Results = append(rd.Results, res(Mosquitto, wl, 1000, 0, 0, 0, 0, 5, p99))
+	}
+	want := map[string][2]float64{
+		"Latency " + wl + " p99 (median of 3 runs)": {0.520, 0.480},
+		"Latency " + wl + " p50 (median of 3 runs)": {0.130, 0.120},
+		"Duplicates " + wl + " (sum of 3 runs)":     {3, 0},
+	}
+	for _, r := range rd.Rows() {
+		if w, ok := want[r.Metric]; ok {
+			if math.Abs(r.DP-w[0]) > 1e-9 || math.Abs(r.MQ-w[1]) > 1e-9 {
+				t.Errorf("%s: dualpeer %g, mosquitto %g; want %g, %g", r.Metric, r.DP, r.MQ, w[0], w[1])
+			}
+			delete(want, r.Metric)
+		}
+	}
+	for m := range want {
+		t.Errorf("no row %q", m)
+	}
+}
