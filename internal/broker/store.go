@@ -250,12 +250,15 @@ func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 
 func (h *storeHook) OnRetainedExpired(topic string) { h.del(retainedKey(topic)) }
 
-// OnPublish runs before mochi acknowledges a QoS 1 PUBLISH: the pending record and
-// every record queued before it are in the kernel before the PUBACK leaves — flushed
-// here, or, on an ackConn, once for all PUBACKs of the packets read together — so an
-// acknowledged message survives a process crash. If the message cannot be recorded, it is rejected
-// without an acknowledgement, so the publisher keeps it and sends it again: refusing
-// is always better than acknowledging and losing.
+// OnPublish runs before mochi acknowledges a QoS 1 PUBLISH. Before its PUBACK leaves, a
+// message is in the kernel — as a pending record, or in the queues of the subscribers
+// whose sessions persist (and of attached consumers) — so an acknowledged message survives
+// a process crash. On an ackConn the PUBACK is held until the connection's goroutine reads
+// again, after routing; the pending record is then written only if the PUBACK must leave
+// before that (holdRecord). Otherwise it is written and flushed here. A message that
+// cannot be recorded is not acknowledged (rejected here, or the connection ends when the
+// held PUBACK's flush fails), so the publisher keeps it and sends it again: refusing is
+// always better than acknowledging and losing.
 func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
 		return pk, nil
