@@ -203,8 +203,7 @@ func (c *ackConn) dropRecord(client string, id uint16) bool {
 func (c *ackConn) recordLocked() error {
 	for i := range c.unrecorded {
 		u := &c.unrecorded[i]
-		m := toMessage(pendKey(u.client, u.pk.PacketID), pendingKey, u.client, &u.pk)
-		if err := c.db.Set(m.ID, encodeMessage(&m)); err != nil {
+		if err := c.db.Set(pendingRecord(u.client, &u.pk)); err != nil {
 			return err
 		}
 		u.pk = packets.Packet{}

@@ -132,21 +132,31 @@ func TestPubackOnlyAfterRecord(t *testing.T) {
 	}
 }
 
+// ackConnPair is an ackConn over one end of a socket pair (server) and the other end
+// (client), both closed when the test ends.
+func ackConnPair(t *testing.T, db *kvLog) (*ackConn, net.Conn, net.Conn) {
+	t.Helper()
+	server, client, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAckConn(server, db)
+	t.Cleanup(func() {
+		a.Close()
+		client.Close()
+	})
+	return a, server, client
+}
+
 // TestAckConnWriteDoesNotWaitForPeer: with the peer not reading, Writes return at once
 // until ackHoldMax bytes wait beyond the kernel's buffer (a drain goroutine takes them);
 // then the next Write waits, and acceptsInline is false while anything waits. Once the
 // peer reads, every byte arrives, in order.
 func TestAckConnWriteDoesNotWaitForPeer(t *testing.T) {
-	server, client, err := socketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	a, server, client := ackConnPair(t, nil)
 	// A small kernel buffer, so what the test sees waiting is the ackConn's, not the kernel's.
 	_ = server.(*net.UnixConn).SetWriteBuffer(4096)
 	_ = client.(*net.UnixConn).SetReadBuffer(4096)
-	a := newAckConn(server, nil)
-	defer a.Close()
 	if a.raw == nil || !a.acceptsInline() {
 		t.Fatal("a fresh connection should take inline writes")
 	}
@@ -220,13 +230,7 @@ func TestAckConnWriteDoesNotWaitForPeer(t *testing.T) {
 // TestLone: a packet is lone when the connection's last read returned it alone (give or
 // take TLS framing), not when it came with others.
 func TestLone(t *testing.T) {
-	server, client, err := socketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	a := newAckConn(server, nil)
-	defer a.Close()
+	a, server, client := ackConnPair(t, nil)
 	pub := mqttPacket(0x30, append(mqttString("t"), make([]byte, 200)...)) // remaining length 203: two bytes
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Remaining: len(pub) - 3}}
 	if got := wireSize(&pk); got != len(pub) {
@@ -266,14 +270,8 @@ func TestHeldRecordWrittenOnlyWhenNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	server, client, err := socketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	a := newAckConn(server, db)
-	defer a.Close()
+	t.Cleanup(func() { db.Close() }) // after the connection's Close, which may flush
+	a, server, client := ackConnPair(t, db)
 	buf := make([]byte, 1024)
 	batch := func() { // the connection's goroutine reads a batch (and ends the one before)
 		t.Helper()
@@ -342,13 +340,7 @@ func TestHeldRecordWrittenOnlyWhenNeeded(t *testing.T) {
 // timer update a second instead of one per packet), the deadline is never earlier than
 // asked and at most deadlineSlack later, and an earlier deadline or none applies at once.
 func TestSetDeadlineSlack(t *testing.T) {
-	server, client, err := socketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	a := newAckConn(server, nil)
-	defer a.Close()
+	a, server, _ := ackConnPair(t, nil)
 	set := func() time.Time { return time.Unix(0, a.deadline.Load()) }
 	now := time.Now()
 	for _, tc := range []struct {

@@ -43,44 +43,7 @@ type attachHook struct {
 	mu        sync.RWMutex
 	idx       *mqtt.TopicsIndex // filter → consumer name (as the "client" of the subscription)
 	consumers map[string]*consumer
-	gen       uint64 // changes with idx and consumers (mu held for writing)
 	dropped   atomic.Int64
-
-	// matches caches topic → matching consumers for the gen it was computed in: matching
-	// through the index allocated ~1 KB per message, and consumers rarely change.
-	matchMu sync.Mutex
-	matches map[string]matchEntry
-}
-
-type matchEntry struct {
-	gen uint64
-	cs  []*consumer
-}
-
-// matchCacheMax bounds the topics remembered; beyond it the cache starts over.
-const matchCacheMax = 1024
-
-// matchLocked returns the consumers whose filters match topic (mu held for reading).
-func (h *attachHook) matchLocked(topic string) []*consumer {
-	h.matchMu.Lock()
-	e, ok := h.matches[topic]
-	h.matchMu.Unlock()
-	if ok && e.gen == h.gen {
-		return e.cs
-	}
-	var cs []*consumer
-	for name := range h.idx.Subscribers(topic).Subscriptions {
-		if c := h.consumers[name]; c != nil {
-			cs = append(cs, c)
-		}
-	}
-	h.matchMu.Lock()
-	if h.matches == nil || len(h.matches) >= matchCacheMax {
-		h.matches = map[string]matchEntry{}
-	}
-	h.matches[topic] = matchEntry{gen: h.gen, cs: cs}
-	h.matchMu.Unlock()
-	return cs
 }
 
 type consumer struct {
@@ -199,14 +162,12 @@ func (h *attachHook) ID() string { return "dualpeer-attach" }
 func (h *attachHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 
 func (h *attachHook) subscribeLocked(c *consumer) {
-	h.gen++
 	for _, f := range c.filters {
 		h.idx.Subscribe(c.name, packets.Subscription{Filter: f, Qos: c.qos})
 	}
 }
 
 func (h *attachHook) unsubscribeLocked(c *consumer) {
-	h.gen++
 	for _, f := range c.filters {
 		h.idx.Unsubscribe(f, c.name)
 	}
@@ -221,7 +182,16 @@ func (h *attachHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		h.mu.RUnlock()
 		return pk, nil
 	}
-	matched := h.matchLocked(pk.TopicName)
+	// The index remembers each topic's subscribers until a subscription changes (patch 7
+	// in third_party/mochi-mqtt-server); up to four consumers are collected without an
+	// allocation.
+	var buf [4]*consumer
+	matched := buf[:0]
+	for name := range h.idx.Subscribers(pk.TopicName).Subscriptions {
+		if c := h.consumers[name]; c != nil {
+			matched = append(matched, c)
+		}
+	}
 	h.mu.RUnlock()
 	stored := false
 	for _, c := range matched {

@@ -74,6 +74,12 @@ func pendKey(id string, pid uint16) string {
 	return pendingKey + "_" + id + ":" + strconv.Itoa(int(pid))
 }
 
+// pendingRecord is the state-log record of client's QoS 1 message pk while it is routed.
+func pendingRecord(client string, pk *packets.Packet) (string, []byte) {
+	m := toMessage(pendKey(client, pk.PacketID), pendingKey, client, pk)
+	return m.ID, encodeMessage(&m)
+}
+
 func (h *storeHook) set(key string, v storage.Serializable) error {
 	b, err := v.MarshalBinary()
 	if err != nil {
@@ -266,9 +272,7 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	if a := ackConnOf(cl); a != nil && a.holdRecord(cl.ID, &pk) {
 		return pk, nil // the PUBACK is held; recorded only if it must leave first (ackconn.go)
 	}
-	key := pendKey(cl.ID, pk.PacketID)
-	m := toMessage(key, pendingKey, cl.ID, &pk)
-	if err := h.setMessage(&m); err != nil {
+	if err := h.put(pendingRecord(cl.ID, &pk)); err != nil {
 		return pk, packets.ErrRejectPacket
 	}
 	if err := h.flush(); err != nil {
