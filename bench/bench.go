@@ -140,7 +140,7 @@ func method(o options) []string {
 			strconv.Itoa(o.MQAPort) + "; B: plain 127.0.0.1:" + strconv.Itoa(o.MQBPort) + " with the bridge). dualpeer's agents stay up, idle, while Mosquitto is measured, and the other way round; configurations: bench/mosquitto/*.conf.tmpl.",
 		"Load generator (bench/internal/loadgen, eclipse/paho.golang MQTT 5) runs as child processes inside the namespaces: the publisher in B's VM namespace publishes to B's local broker on `input`; the subscriber in A's VM namespace subscribes to `output` on A's broker over mutual TLS with the client certificate. Each payload carries a run id, a sequence number and the send time, padded to the payload size. It runs with `GODEBUG=schedtrace=2147483647` (internal/sysmon, as dualpeer's agents): without it the Go runtime's monitor thread of the publisher polled every 20 µs throughout a 1,000 msg/s run and took 60-80 % of a core from both systems alike.",
 		fmt.Sprintf("Throughput: %d messages as fast as the publisher can (QoS 1: asynchronous within the broker's receive maximum), %d runs per workload and system, alternating which system goes first, after the latency workloads; throughput = unique messages received / (last receive − first send); a run gives up after 30 s + 0.5 ms per message.", o.N, o.Runs),
-		fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages), 64 B, %d runs per system (the table shows the median of each percentile over the runs), after sync(2) and %s of rest; which system goes first alternates between runs, workloads and rounds; percentiles are nearest-rank over every first delivery of a run.", o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds(), o.LatRuns, settleTime),
+		latencyMethod(o),
 		"Lost = sent − unique received (the subscriber waits until nothing arrived for 3 s after the publisher finished); duplicates = deliveries of an already received sequence number.",
 		"CPU per message = utime+stime (/proc/<pid>/stat) of each side's processes during the run ÷ unique messages; A = dualpeer's agent on A or A's mosquitto, B = dualpeer's agent on B (broker + dataflow) or B's mosquitto (broker + bridge). Peak RSS = VmHWM, reset before each run via /proc/<pid>/clear_refs.",
 		"Up: dualpeer = wall time of `dualpeer up` on a fresh state directory (namespaces, certificates, agents, its connectivity check) and first message through the link; Mosquitto = starting both brokers in the existing namespaces until a first message went B → A (it does not build namespaces or certificates). Down: `dualpeer down` vs stopping both brokers.",
@@ -149,6 +149,16 @@ func method(o options) []string {
 		m = append([]string{"**Stand-in mode (-standin)**: the dualpeer column is NOT `dualpeer up` and its agents. The benchmark built the lab with internal/netlab, generated step-profile certificates with internal/pki and ran dualpeer's runtime packages (internal/broker on both sides, internal/dataflow on B, in-process source) as one process per VM namespace (bench/internal/standin). Up/down are netlab + certificates + processes + first message, and namespace removal."}, m...)
 	}
 	return m
+}
+
+// latencyMethod is the method line for the latency workloads.
+func latencyMethod(o options) string {
+	how := "one system after the other, alternating which goes first between runs, workloads and rounds"
+	if o.LatWindow > 0 {
+		how = fmt.Sprintf("both systems in one run, taking turns in %s windows (each at the rate within its own windows, one system carrying traffic at a time; which one has the first window alternates between runs, workloads and rounds), so that the shared VM's slow phases, which last seconds, fall on both alike", o.LatWindow)
+	}
+	return fmt.Sprintf("Latency: %.0f msg/s for %s (%.0f messages) per system, 64 B, %d runs per system (the table shows the median of each percentile over the runs), after sync(2) and %s of rest; %s; percentiles are nearest-rank over every first delivery of a run.",
+		o.LatRate, o.LatDuration, o.LatRate*o.LatDuration.Seconds(), o.LatRuns, settleTime, how)
 }
 
 // settleTime is the rest before a round's first measured run.
@@ -281,33 +291,55 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		}
 		return []string{report.Mosquitto, report.Dualpeer}
 	}
-	one := func(sysName string, spec workload.Spec, label string) {
-		if ctx.Err() != nil {
-			return
-		}
-		sys := mqSys
+	system := func(sysName string) (workload.System, error) {
 		if sysName == report.Dualpeer {
-			s, err := b.dualpeerSystem(tg, out)
-			if err != nil {
-				problem("%s %s: %v", sysName, label, err)
-				return
-			}
-			sys = s
+			return b.dualpeerSystem(tg, out)
 		}
-		time.Sleep(500 * time.Millisecond) // let the previous run's stragglers settle
-		r, err := workload.Run(ctx, netlab.Command, b.exe, sys, spec, rand.Uint64())
+		return mqSys, nil
+	}
+	record := func(r workload.Result, label string, err error) {
 		if err != nil {
-			problem("%s %s: %v", sysName, label, err)
+			problem("%s %s: %v", r.System, label, err)
 		}
 		if r.Sub.Stale > 0 {
-			problem("%s %s: the subscriber also received %d messages of earlier runs (the path was still delivering or redelivering them)", sysName, label, r.Sub.Stale)
+			problem("%s %s: the subscriber also received %d messages of earlier runs (the path was still delivering or redelivering them)", r.System, label, r.Sub.Stale)
 		}
 		if r.Sub.Unique > 0 || err == nil {
 			rd.Results = append(rd.Results, r)
 		}
 		b.logf("%-9s %-28s %8.0f msg/s  lost %-6d dup %-5d p50 %.2f ms  p99 %.2f ms  max %.2f ms  CPU A %s B %s  RSS A %.0f B %.0f MiB",
-			sysName, label, r.Sub.Throughput, r.Sub.Lost, r.Sub.Duplicates, r.Sub.Latency.P50/1e3, r.Sub.Latency.P99/1e3, r.Sub.Latency.Max/1e3,
+			r.System, label, r.Sub.Throughput, r.Sub.Lost, r.Sub.Duplicates, r.Sub.Latency.P50/1e3, r.Sub.Latency.P99/1e3, r.Sub.Latency.Max/1e3,
 			r.CPUA.Round(time.Millisecond), r.CPUB.Round(time.Millisecond), float64(r.PeakA)/(1<<20), float64(r.PeakB)/(1<<20))
+	}
+	// one runs spec on the named systems: one after the other, or with window > 0 all at
+	// once, taking turns in windows (workload.RunInterleaved), in the order given.
+	one := func(names []string, spec workload.Spec, label string, window time.Duration) {
+		var syss []workload.System
+		for _, name := range names {
+			if ctx.Err() != nil {
+				return
+			}
+			sys, err := system(name)
+			if err != nil {
+				problem("%s %s: %v", name, label, err)
+				return
+			}
+			if window <= 0 {
+				time.Sleep(500 * time.Millisecond) // let the previous run's stragglers settle
+				r, err := workload.Run(ctx, netlab.Command, b.exe, sys, spec, rand.Uint64())
+				record(r, label, err)
+				continue
+			}
+			syss = append(syss, sys)
+		}
+		if len(syss) == 0 || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		rs, err := workload.RunInterleaved(ctx, netlab.Command, b.exe, syss, spec, window, rand.Uint64())
+		for _, r := range rs {
+			record(r, label, err)
+		}
 	}
 	// Latency first, on the fresh lab: an overload in the throughput runs must not decide the
 	// latency numbers (it still shows in the throughput rows and the problems list). Before
@@ -327,9 +359,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 			if b.o.LatRuns > 1 {
 				label = fmt.Sprintf("%s (run %d)", w.name, run+1)
 			}
-			for _, s := range systems(i + run) {
-				one(s, spec, label)
-			}
+			one(systems(i+run), spec, label, b.o.LatWindow)
 		}
 	}
 	for _, w := range tp {
@@ -339,9 +369,7 @@ func (b *bench) round(ctx context.Context, n int) (report.Round, error) {
 		spec := workload.Spec{Name: w.name, QoS: w.qos, Size: w.size, N: b.o.N,
 			Timeout: 30*time.Second + time.Duration(b.o.N)*time.Millisecond/2, Idle: 3 * time.Second}
 		for run := 0; run < b.o.Runs; run++ {
-			for _, s := range systems(run) {
-				one(s, spec, fmt.Sprintf("%s (run %d)", w.name, run+1))
-			}
+			one(systems(run), spec, fmt.Sprintf("%s (run %d)", w.name, run+1), 0)
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -19,6 +19,7 @@ type options struct {
 	LatRate     float64
 	LatDuration time.Duration
 	LatRuns     int
+	LatWindow   time.Duration
 	Quick       bool
 	Out         string
 	JSON        string
@@ -62,6 +63,7 @@ Flags:
 	fs.Float64Var(&o.LatRate, "latency-rate", 1000, "messages per second of the latency workloads")
 	fs.DurationVar(&o.LatDuration, "latency-duration", 20*time.Second, "duration of the latency workloads")
 	fs.IntVar(&o.LatRuns, "latency-runs", 3, "runs per latency workload and system; the table shows the median of each percentile")
+	fs.DurationVar(&o.LatWindow, "latency-window", time.Second, "latency runs drive both systems at once, taking turns in windows this long, so that the host's slow phases fall on both alike (0: one system after the other)")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: -n 2000 -runs 1 -updown 1 -latency-duration 2s -latency-runs 1, no BENCHMARKS.md")
 	fs.StringVar(&o.Out, "out", "BENCHMARKS.md", "write the Markdown report here (empty: print only)")
 	fs.StringVar(&o.JSON, "json", "", "also write every measurement as JSON here")
@@ -123,6 +125,9 @@ func (o options) validate() error {
 	}
 	if n := o.LatRate * o.LatDuration.Seconds(); n < 1 || n > 10_000_000 {
 		errs = append(errs, fmt.Errorf("the latency workload would send %.0f messages: choose -latency-rate and -latency-duration for 1 to 10,000,000", n))
+	}
+	if o.LatWindow < 0 || (o.LatWindow > 0 && o.LatRate > 0 && o.LatWindow < time.Duration(float64(time.Second)/o.LatRate)) {
+		errs = append(errs, fmt.Errorf("-latency-window %s: use 0 (one system after the other) or at least one message interval at -latency-rate %g", o.LatWindow, o.LatRate))
 	}
 	if o.MQAPort == o.DPSubPort {
 		errs = append(errs, fmt.Errorf("-mosquitto-port %d equals -dualpeer-port: both brokers run at once in Cluster A, use another port", o.MQAPort))

@@ -13,7 +13,7 @@ func TestParseOptions(t *testing.T) {
 		wantErr bool
 	}{
 		"defaults": {args: nil, check: func(t *testing.T, o options) {
-			if o.N != 100000 || o.Runs != 3 || o.LatDuration != 20*time.Second || o.Out != "BENCHMARKS.md" || o.Command != "go run ./bench" {
+			if o.N != 100000 || o.Runs != 3 || o.LatDuration != 20*time.Second || o.LatWindow != time.Second || o.Out != "BENCHMARKS.md" || o.Command != "go run ./bench" {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
@@ -42,7 +42,14 @@ func TestParseOptions(t *testing.T) {
 		"same ports":   {args: []string{"-mosquitto-port", "28883"}, wantErr: true},
 		"huge latency": {args: []string{"-latency-rate", "1000000", "-latency-duration", "1h"}, wantErr: true},
 		"positional":   {args: []string{"now"}, wantErr: true},
-		"unknown flag": {args: []string{"-fast"}, wantErr: true},
+		"sequential latency": {args: []string{"-latency-window", "0"}, check: func(t *testing.T, o options) {
+			if o.LatWindow != 0 {
+				t.Errorf("-latency-window 0: %v", o.LatWindow)
+			}
+		}},
+		"window below one message": {args: []string{"-latency-window", "100us"}, wantErr: true},
+		"negative window":          {args: []string{"-latency-window", "-1s"}, wantErr: true},
+		"unknown flag":             {args: []string{"-fast"}, wantErr: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

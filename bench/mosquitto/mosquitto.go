@@ -135,6 +135,11 @@ func Start(ctx context.Context, command func(ctx context.Context, ns, name strin
 	// The process must outlive ctx (it is stopped by pid), so it gets a background context.
 	cmd := command(context.Background(), ns, "mosquitto", "-c", confPath)
 	cmd.Stdout, cmd.Stderr = nil, nil
+	// A session of its own, as dualpeer's agents have (and as a daemonised or systemd-run
+	// Mosquitto has): with the kernel's autogroup scheduling each session is a group of its
+	// own, and a broker sharing the benchmark's session would be scheduled together with the
+	// load generator instead of beside it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cmd.Err != nil {
 		return nil, cmd.Err
 	}

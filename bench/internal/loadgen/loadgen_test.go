@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"testing"
+	"time"
 )
 
 func TestHeaderRoundTrip(t *testing.T) {
@@ -80,5 +81,55 @@ func TestCollector(t *testing.T) {
 	}
 	if c.complete() {
 		t.Error("complete with 2 of 4 messages")
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	start := time.Unix(1000, 0)
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name string
+		cfg  PubConfig
+		i    int
+		want time.Duration
+	}{
+		{"no window", PubConfig{Rate: 1000}, 1500, 1500 * ms},
+		{"slot 0, first window", PubConfig{Rate: 1000, Window: time.Second, Slots: 2}, 999, 999 * ms},
+		{"slot 0 skips slot 1's window", PubConfig{Rate: 1000, Window: time.Second, Slots: 2}, 1000, 2000 * ms},
+		{"slot 1 starts one window later", PubConfig{Rate: 1000, Window: time.Second, Slot: 1, Slots: 2}, 0, 1000 * ms},
+		{"slot 1, second window", PubConfig{Rate: 1000, Window: time.Second, Slot: 1, Slots: 2}, 1001, 3001 * ms},
+		{"one slot is no window", PubConfig{Rate: 1000, Window: time.Second, Slots: 1}, 1000, 1000 * ms},
+		{"window shorter than the rate's pace sends one per window", PubConfig{Rate: 1, Window: 500 * ms, Slots: 2}, 1, 1000 * ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.cfg.Schedule(start, tc.i).Sub(start); got != tc.want {
+				t.Errorf("Schedule(%d) = start + %s, want start + %s", tc.i, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateWindow(t *testing.T) {
+	base := PubConfig{N: 1, Size: HeaderSize, Topic: "t", Rate: 1000}
+	for _, tc := range []struct {
+		name    string
+		window  time.Duration
+		slot    int
+		slots   int
+		wantErr bool
+	}{
+		{"none", 0, 0, 0, false},
+		{"two slots", time.Second, 1, 2, false},
+		{"slot out of range", time.Second, 2, 2, true},
+		{"no slots", time.Second, 0, 0, true},
+		{"window below one message", 100 * time.Microsecond, 0, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			c.Window, c.Slot, c.Slots = tc.window, tc.slot, tc.slots
+			if err := c.Validate(); (err != nil) != tc.wantErr {
+				t.Errorf("Validate() = %v, wantErr %v", err, tc.wantErr)
+			}
+		})
 	}
 }

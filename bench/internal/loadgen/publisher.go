@@ -18,6 +18,26 @@ type PubConfig struct {
 	QoS    byte    // 0 or 1
 	Rate   float64 // messages per second; 0 sends as fast as the broker takes them
 	RunID  uint64
+	// Interleave: with Rate > 0 and Window > 0 the publisher sends only in its own windows:
+	// time is cut into windows of Window from Start (zero: now), and this publisher owns
+	// every Slots-th one, starting with Slot. Two publishers with Slots 2 and Slots 0 and 1
+	// take turns, each at Rate within its windows (see Schedule).
+	Window time.Duration
+	Slot   int
+	Slots  int
+	Start  time.Time
+}
+
+// Schedule is when message i is due: i/Rate after start, or with windows, the same pace
+// within this publisher's windows only.
+func (c PubConfig) Schedule(start time.Time, i int) time.Time {
+	interval := time.Duration(float64(time.Second) / c.Rate)
+	if c.Window <= 0 || c.Slots <= 1 {
+		return start.Add(time.Duration(i) * interval)
+	}
+	perWindow := max(1, int(c.Window/interval))
+	w, j := i/perWindow, i%perWindow
+	return start.Add(time.Duration(w*c.Slots+c.Slot)*c.Window + time.Duration(j)*interval)
 }
 
 // PubResult is what a publisher reports.
@@ -43,6 +63,12 @@ func (c PubConfig) Validate() error {
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("-rate %g must be 0 (as fast as possible) or positive", c.Rate))
 	}
+	if c.Window > 0 && (c.Slots < 1 || c.Slot < 0 || c.Slot >= c.Slots) {
+		errs = append(errs, fmt.Errorf("-slot %d of -slots %d: the slot must be from 0 to slots-1", c.Slot, c.Slots))
+	}
+	if c.Window > 0 && c.Rate > 0 && c.Window < time.Duration(float64(time.Second)/c.Rate) {
+		errs = append(errs, fmt.Errorf("-window %s is shorter than one message at -rate %g: use a longer window", c.Window, c.Rate))
+	}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("topic is empty"))
 	}
@@ -65,16 +91,15 @@ func Publish(ctx context.Context, cfg PubConfig) (PubResult, error) {
 
 	var res PubResult
 	start := time.Now()
-	res.StartNS = start.UnixNano()
-	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	if !cfg.Start.IsZero() {
+		start = cfg.Start
 	}
+	res.StartNS = start.UnixNano()
 	for i := 0; i < cfg.N; i++ {
-		if interval > 0 {
+		if cfg.Rate > 0 {
 			// Pace against the schedule, not the previous send, so a late message does not
 			// shift every later one (the rate stays what was asked).
-			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			if d := time.Until(cfg.Schedule(start, i)); d > 0 {
 				t := time.NewTimer(d)
 				select {
 				case <-ctx.Done():

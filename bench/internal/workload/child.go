@@ -40,10 +40,17 @@ func PubMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&c.Rate, "rate", 0, "messages per second, 0 = as fast as possible")
 	fs.Uint64Var(&c.RunID, "run-id", 0, "run id carried in every payload")
 	fs.DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
+	fs.DurationVar(&c.Window, "window", 0, "with -rate: send only in this publisher's windows of this length (interleaved runs)")
+	fs.IntVar(&c.Slot, "slot", 0, "with -window: this publisher's window, 0 to -slots - 1")
+	fs.IntVar(&c.Slots, "slots", 1, "with -window: publishers taking turns")
+	startAt := fs.Int64("start-at", 0, "with -window: the schedule's start, Unix nanoseconds (0: now)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	c.QoS = byte(qos)
+	if *startAt > 0 {
+		c.Start = time.Unix(0, *startAt)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r, err := loadgen.Publish(ctx, c)

@@ -64,87 +64,158 @@ type Result struct {
 
 // Run executes spec on sys with the benchmark binary exe and returns the measurements.
 func Run(ctx context.Context, command CommandFunc, exe string, sys System, spec Spec, runID uint64) (Result, error) {
-	res := Result{System: sys.Name, Workload: spec.Name}
-	ctx, cancel := context.WithTimeout(ctx, spec.Timeout+30*time.Second)
-	defer cancel()
-	common := []string{"-n", strconv.Itoa(spec.N), "-qos", strconv.Itoa(int(spec.QoS)),
-		"-run-id", strconv.FormatUint(runID, 10), "-timeout", spec.Timeout.String()}
-	subArgs := append([]string{"sub", "-addr", sys.SubAddr, "-topic", sys.OutTopic, "-ca", sys.CA, "-cert", sys.Cert,
-		"-key", sys.Key, "-server-name", sys.Server, "-idle", spec.Idle.String(), "-client-id", fmt.Sprintf("bench-sub-%d", runID)}, common...)
-	pubArgs := append([]string{"pub", "-addr", sys.PubAddr, "-topic", sys.InTopic, "-size", strconv.Itoa(spec.Size),
-		"-rate", strconv.FormatFloat(spec.Rate, 'f', -1, 64), "-client-id", fmt.Sprintf("bench-pub-%d", runID)}, common...)
+	rs, err := RunInterleaved(ctx, command, exe, []System{sys}, spec, 0, runID)
+	return rs[0], err
+}
 
-	// The peak is per workload: reset VmHWM of every broker process first.
-	for _, p := range append(append([]int{}, sys.PidsA...), sys.PidsB...) {
-		if err := procstat.ResetPeak(p); err != nil {
+// RunInterleaved executes spec on every system at once, taking turns: time is cut into
+// windows of window, and the systems' publishers send in every len(systems)-th window each,
+// systems[0] first, each at spec.Rate within its own windows (window 0: one system only,
+// no windows). A slow phase of the host (this benchmark runs on shared VMs, whose speed
+// drifts over seconds) then falls on every system alike instead of on whichever ran
+// during it; only one system carries traffic at a time, as in sequential runs. Each
+// Result's CPU and peak RSS cover the whole interleaved run (the other systems' windows
+// included, when this system is idle). runID tells the runs apart; system i uses runID+i.
+func RunInterleaved(ctx context.Context, command CommandFunc, exe string, systems []System, spec Spec, window time.Duration, runID uint64) ([]Result, error) {
+	res := make([]Result, len(systems))
+	for i, sys := range systems {
+		res[i] = Result{System: sys.Name, Workload: spec.Name}
+	}
+	if len(systems) > 1 && (window <= 0 || spec.Rate <= 0) {
+		return res, fmt.Errorf("running %d systems at once needs a rate and a window (got rate %g, window %s)", len(systems), spec.Rate, window)
+	}
+	timeout := spec.Timeout * time.Duration(len(systems))
+	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	var errs []error
+	subs := make([]*child, len(systems))
+	pubs := make([]*child, len(systems))
+	cpu0 := make([][2]time.Duration, len(systems))
+	defer func() {
+		for i := range systems {
+			if subs[i] != nil {
+				subs[i].kill()
+			}
+			if pubs[i] != nil {
+				pubs[i].kill()
+			}
+		}
+	}()
+	for i, sys := range systems {
+		// The peak is per workload: reset VmHWM of every broker process first.
+		for _, p := range append(append([]int{}, sys.PidsA...), sys.PidsB...) {
+			if err := procstat.ResetPeak(p); err != nil {
+				return res, err
+			}
+		}
+		var err error
+		if cpu0[i][0], _, err = sample(sys.PidsA); err != nil {
+			return res, err
+		}
+		if cpu0[i][1], _, err = sample(sys.PidsB); err != nil {
 			return res, err
 		}
 	}
-	cpuA0, _, err := sample(sys.PidsA)
-	if err != nil {
-		return res, err
-	}
-	cpuB0, _, err := sample(sys.PidsB)
-	if err != nil {
-		return res, err
-	}
-
 	start := time.Now()
-	sub, err := startChild(ctx, command, sys.SubNS, exe, subArgs, true)
-	if err != nil {
-		return res, err
+	for i, sys := range systems {
+		sub, err := startChild(ctx, command, sys.SubNS, exe, subArgs(sys, spec, runID+uint64(i), timeout), true)
+		if err != nil {
+			return res, err
+		}
+		subs[i] = sub
+		first, err := sub.next()
+		if err != nil {
+			return res, fmt.Errorf("%s subscriber: %w", sys.Name, err)
+		}
+		if first.Event != "ready" {
+			return res, fmt.Errorf("%s subscriber did not subscribe: %s", sys.Name, first.Error)
+		}
 	}
-	defer sub.kill()
-	first, err := sub.next()
-	if err != nil {
-		return res, fmt.Errorf("%s subscriber: %w", sys.Name, err)
+	// A common schedule start a little ahead, so that every publisher is connected by then.
+	startAt := time.Now().Add(500 * time.Millisecond)
+	for i, sys := range systems {
+		args := pubArgs(sys, spec, runID+uint64(i), timeout)
+		if len(systems) > 1 {
+			args = append(args, "-window", window.String(), "-slot", strconv.Itoa(i), "-slots", strconv.Itoa(len(systems)),
+				"-start-at", strconv.FormatInt(startAt.UnixNano(), 10))
+		}
+		pub, err := startChild(ctx, command, sys.PubNS, exe, args, false)
+		if err != nil {
+			return res, err
+		}
+		pubs[i] = pub
 	}
-	if first.Event != "ready" {
-		return res, fmt.Errorf("%s subscriber did not subscribe: %s", sys.Name, first.Error)
+	pubEvents := make([]event, len(systems))
+	pubErrs := make([]error, len(systems))
+	for i := range systems {
+		pubEvents[i], pubErrs[i] = pubs[i].next()
+		pubs[i].wait()
+		subs[i].stdin.Close() // the publisher is done: the subscriber drains, then reports
 	}
-	pub, err := startChild(ctx, command, sys.PubNS, exe, pubArgs, false)
-	if err != nil {
-		return res, err
+	subEvents := make([]event, len(systems))
+	subErrs := make([]error, len(systems))
+	for i := range systems {
+		subEvents[i], subErrs[i] = subs[i].next()
+		subs[i].wait()
 	}
-	defer pub.kill()
-	pe, perr := pub.next()
-	pub.wait()
-	sub.stdin.Close() // the publisher is done: the subscriber drains, then reports
-	se, serr := sub.next()
-	sub.wait()
-	res.Wall = time.Since(start)
-	if pe.Pub != nil {
-		res.Pub = *pe.Pub
-	}
-	if se.Sub != nil {
-		res.Sub = *se.Sub
-	}
-
-	cpuA1, peakA, err := sample(sys.PidsA)
-	if err != nil {
-		return res, err
-	}
-	cpuB1, peakB, err := sample(sys.PidsB)
-	if err != nil {
-		return res, err
-	}
-	res.CPUA, res.CPUB, res.PeakA, res.PeakB = cpuA1-cpuA0, cpuB1-cpuB0, peakA, peakB
-
-	var errs []error
-	if perr != nil {
-		errs = append(errs, fmt.Errorf("%s publisher: %w", sys.Name, perr))
-	} else if pe.Error != "" {
-		errs = append(errs, fmt.Errorf("%s publisher: %s", sys.Name, pe.Error))
-	}
-	if serr != nil {
-		errs = append(errs, fmt.Errorf("%s subscriber: %w", sys.Name, serr))
-	} else if se.Error != "" {
-		errs = append(errs, fmt.Errorf("%s subscriber: %s", sys.Name, se.Error))
-	} else if res.Sub.TimedOut {
-		errs = append(errs, fmt.Errorf("%s subscriber gave up after %s with %d of %d messages (raise the timeout or lower -n if the path is that slow)",
-			sys.Name, spec.Timeout, res.Sub.Unique, spec.N))
+	wall := time.Since(start)
+	for i, sys := range systems {
+		r := &res[i]
+		r.Wall = wall
+		if pe := pubEvents[i]; pe.Pub != nil {
+			r.Pub = *pe.Pub
+		}
+		if se := subEvents[i]; se.Sub != nil {
+			r.Sub = *se.Sub
+		}
+		cpuA1, peakA, err := sample(sys.PidsA)
+		if err != nil {
+			return res, err
+		}
+		cpuB1, peakB, err := sample(sys.PidsB)
+		if err != nil {
+			return res, err
+		}
+		r.CPUA, r.CPUB, r.PeakA, r.PeakB = cpuA1-cpu0[i][0], cpuB1-cpu0[i][1], peakA, peakB
+		errs = append(errs, childErrors(sys.Name, spec, *r, pubEvents[i], pubErrs[i], subEvents[i], subErrs[i])...)
 	}
 	return res, errors.Join(errs...)
+}
+
+func subArgs(sys System, spec Spec, runID uint64, timeout time.Duration) []string {
+	return append([]string{"sub", "-addr", sys.SubAddr, "-topic", sys.OutTopic, "-ca", sys.CA, "-cert", sys.Cert,
+		"-key", sys.Key, "-server-name", sys.Server, "-idle", spec.Idle.String(), "-client-id", fmt.Sprintf("bench-sub-%d", runID)},
+		commonArgs(spec, runID, timeout)...)
+}
+
+func pubArgs(sys System, spec Spec, runID uint64, timeout time.Duration) []string {
+	return append([]string{"pub", "-addr", sys.PubAddr, "-topic", sys.InTopic, "-size", strconv.Itoa(spec.Size),
+		"-rate", strconv.FormatFloat(spec.Rate, 'f', -1, 64), "-client-id", fmt.Sprintf("bench-pub-%d", runID)},
+		commonArgs(spec, runID, timeout)...)
+}
+
+func commonArgs(spec Spec, runID uint64, timeout time.Duration) []string {
+	return []string{"-n", strconv.Itoa(spec.N), "-qos", strconv.Itoa(int(spec.QoS)),
+		"-run-id", strconv.FormatUint(runID, 10), "-timeout", timeout.String()}
+}
+
+// childErrors are the problems the load generator's children reported for one system.
+func childErrors(name string, spec Spec, r Result, pe event, perr error, se event, serr error) []error {
+	var errs []error
+	if perr != nil {
+		errs = append(errs, fmt.Errorf("%s publisher: %w", name, perr))
+	} else if pe.Error != "" {
+		errs = append(errs, fmt.Errorf("%s publisher: %s", name, pe.Error))
+	}
+	if serr != nil {
+		errs = append(errs, fmt.Errorf("%s subscriber: %w", name, serr))
+	} else if se.Error != "" {
+		errs = append(errs, fmt.Errorf("%s subscriber: %s", name, se.Error))
+	} else if r.Sub.TimedOut {
+		errs = append(errs, fmt.Errorf("%s subscriber gave up after %s with %d of %d messages (raise the timeout or lower -n if the path is that slow)",
+			name, spec.Timeout, r.Sub.Unique, spec.N))
+	}
+	return errs
 }
 
 // sample sums the CPU time of pids and returns the largest peak RSS among them.

@@ -126,4 +126,31 @@ func TestRunInLab(t *testing.T) {
 			t.Logf("%.0f msg/s, latency µs %+v, CPU A %s B %s", r.Sub.Throughput, r.Sub.Latency, r.CPUA, r.CPUB)
 		})
 	}
+
+	// Interleaved: two publishers take turns in 200 ms windows (here both through the same
+	// brokers, so each subscriber also sees the other's run as stale messages).
+	t.Run("interleaved", func(t *testing.T) {
+		const n, window = 600, 200 * time.Millisecond
+		spec := Spec{Name: "interleaved", QoS: 1, Size: 64, N: n, Rate: 1000, Timeout: 20 * time.Second, Idle: 2 * time.Second}
+		rs, err := RunInterleaved(ctx, netlab.Command, exe, []System{sys, sys}, spec, window, rand.Uint64())
+		if err != nil {
+			t.Fatalf("%v\nA: %s\nB: %s", err, a.LogTail(5), b.LogTail(5))
+		}
+		for i, r := range rs {
+			if r.Pub.Sent != n || r.Sub.Unique != n || r.Sub.Lost != 0 || r.Sub.Latency.Count != n {
+				t.Errorf("system %d: published %d, subscriber %+v: want all %d", i, r.Pub.Sent, r.Sub, n)
+			}
+		}
+		// One schedule for both; the second publisher's last message is due in its third
+		// window, 5 windows + 199 messages after the start.
+		if rs[0].Pub.StartNS != rs[1].Pub.StartNS {
+			t.Errorf("publishers started their schedules at %d and %d: want one common start", rs[0].Pub.StartNS, rs[1].Pub.StartNS)
+		}
+		if d := time.Duration(rs[1].Pub.EndNS - rs[1].Pub.StartNS); d < 5*window+199*time.Millisecond {
+			t.Errorf("second publisher finished %s after the start: it did not wait for its windows", d)
+		}
+		if _, err := RunInterleaved(ctx, netlab.Command, exe, []System{sys, sys}, Spec{N: 1, Rate: 1000}, 0, 1); err == nil {
+			t.Error("two systems without a window: want an error")
+		}
+	})
 }
