@@ -57,7 +57,7 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| Throughput QoS 1, 64 B", "| Latency QoS 1, 64 B at 1000 msg/s p99", "| Up: nothing", "Mosquitto 2."} {
+	for _, want := range []string{"| Throughput QoS 1, 64 B", "| Latency QoS 1, 64 B at 1000 msg/s p99", "| Up: nothing", "Mosquitto 2.", "taking turns in 1s windows"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

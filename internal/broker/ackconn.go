@@ -53,6 +53,9 @@ type ackConn struct {
 	deadline atomic.Int64
 	// lastRead is what the last Read returned: a packet about that size came alone (lone).
 	lastRead int
+	// corkedBy: deliveries to this connection are held until that publisher's connection
+	// has worked through the batch it read, then go out with one write(2) (corkFor).
+	corkedBy *ackConn
 	// after runs, once, when the connection's goroutine is done with the input read
 	// together (before its next Read): attached consumers' writes (see attach.go).
 	after     []func()
@@ -127,14 +130,23 @@ func (c *ackConn) acceptsInline() bool {
 }
 
 // writeInline is mochi's WriteInline option for server: a delivery of pk to cl is
-// written on the publisher's goroutine when pk came alone (its publisher's last read
-// held nothing else: under load mochi's write goroutine coalesces the deliveries into
-// one TLS record and one write(2), and writing each inline cost A half its QoS 0
-// throughput) and cl's connection can take it without blocking (acceptsInline).
+// written on the publisher's goroutine, not handed to cl's write goroutine (a goroutine
+// wake-up, often another thread's, per delivery), when cl's connection can take it
+// without blocking and
+//   - pk came alone (its publisher's last read held nothing else): written at once;
+//   - pk came in a small batch (a few packets: a publisher that caught up after a pause,
+//     B's dataflow after a stall on the host): held on cl's connection until the
+//     publisher's goroutine is done with the batch, then written with one write(2)
+//     (corkFor). Handing these to the write goroutine woke another thread for most of
+//     them, and on a shared 2-core VM each such wake-up at a bad moment costs
+//     milliseconds (docs/benchmarks.md, Findings);
+//   - otherwise (a large read: under load) mochi's write goroutine coalesces the
+//     deliveries into one TLS record and one write(2), on the other core; writing each
+//     inline there cost A half its QoS 0 throughput.
 func writeInline(server *mqtt.Server) func(cl *mqtt.Client, pk packets.Packet) bool {
 	return func(cl *mqtt.Client, pk packets.Packet) bool {
 		a := ackConnOf(cl)
-		if a == nil || !a.acceptsInline() {
+		if a == nil {
 			return false
 		}
 		pub, ok := server.Clients.Get(pk.Origin)
@@ -142,8 +154,54 @@ func writeInline(server *mqtt.Server) func(cl *mqtt.Client, pk packets.Packet) b
 			return false
 		}
 		pa := ackConnOf(pub)
-		return pa != nil && pa.lone(wireSize(&pk))
+		if pa == nil {
+			return false
+		}
+		switch pa.batch(wireSize(&pk)) {
+		case batchLone:
+			return a.acceptsInline()
+		case batchSmall:
+			return a.corkFor(pa)
+		}
+		return false
 	}
+}
+
+// corkFor holds what is written to c (deliveries: see writeInline) until pa's goroutine is
+// done with the batch it read, and reports whether c can take a delivery on those terms:
+// it could be written without blocking (as acceptsInline) and is held for pa already or
+// for nobody. Called on pa's goroutine, between its reads.
+func (c *ackConn) corkFor(pa *ackConn) bool {
+	c.mu.Lock()
+	ok := c.raw != nil && c.err == nil && !c.writing && !c.owe &&
+		(c.corkedBy == pa || (c.corkedBy == nil && len(c.held) == 0))
+	first := ok && c.corkedBy == nil
+	if first {
+		c.corkedBy = pa
+	}
+	c.mu.Unlock()
+	if first && !pa.afterBatch(c, c.uncork) {
+		c.uncork()
+		return false
+	}
+	return ok
+}
+
+// uncork ends corkFor's hold: what is held goes out now, with one non-blocking write(2)
+// (the rest from a drain goroutine), unless c's own goroutine is between reads and sends
+// it at its next Read, or a goroutine is writing and takes it along.
+func (c *ackConn) uncork() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corkedBy = nil
+	if c.writing || c.reading || c.err != nil || len(c.held) == 0 {
+		return
+	}
+	if c.owe || c.raw == nil {
+		_ = c.drainLocked()
+		return
+	}
+	_ = c.writeOnceLocked()
 }
 
 // ackConnOf finds the ackConn under a mochi client's connection, or nil.
@@ -263,10 +321,34 @@ const loneSlack = 64
 // last: nothing else is waiting to be processed after it, so what it causes (a
 // delivery, a forward to the other cluster) may go out at once instead of with the
 // rest of a batch. Under load a Read returns many packets and the answer is false.
-func (c *ackConn) lone(wire int) bool {
+func (c *ackConn) lone(wire int) bool { return c.batch(wire) == batchLone }
+
+// What the connection's goroutine is working through, as batch tells.
+const (
+	batchNone  = iota // not between reads (not on the connection's goroutine)
+	batchLone         // the packet came alone (lone)
+	batchSmall        // a few packets: at most smallBatch packets of this size
+	batchLarge        // more: under load
+)
+
+// smallBatch is the most packets of a size that writeInline still delivers from the
+// publisher's goroutine (corked); the read buffer holds 16 KiB.
+const smallBatch = 8
+
+// batch tells how much the connection's goroutine read together with a packet of wire
+// bytes (see lone and writeInline).
+func (c *ackConn) batch(wire int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reading && c.lastRead <= wire+loneSlack
+	switch {
+	case !c.reading:
+		return batchNone
+	case c.lastRead <= wire+loneSlack:
+		return batchLone
+	case c.lastRead <= smallBatch*(wire+loneSlack):
+		return batchSmall
+	}
+	return batchLarge
 }
 
 // wireSize is the size of pk as it was received: fixed header and remaining length.
@@ -290,7 +372,7 @@ func (c *ackConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	c.held = append(c.held, p...)
-	if c.writing || (c.reading && len(c.held) < ackHoldMax) {
+	if c.writing || ((c.reading || c.corkedBy != nil) && len(c.held) < ackHoldMax) {
 		return len(p), nil
 	}
 	if c.owe || c.raw == nil {

@@ -227,24 +227,30 @@ func TestAckConnWriteDoesNotWaitForPeer(t *testing.T) {
 	waitFor(t, "the drain goroutine to finish", 5*time.Second, a.acceptsInline)
 }
 
-// TestLone: a packet is lone when the connection's last read returned it alone (give or
-// take TLS framing), not when it came with others.
-func TestLone(t *testing.T) {
+// TestBatch: a packet is lone when the connection's last read returned it alone (give or
+// take TLS framing), in a small batch when it came with a few others, and in a large one
+// (under load) beyond smallBatch packets of its size.
+func TestBatch(t *testing.T) {
 	a, server, client := ackConnPair(t, nil)
 	pub := mqttPacket(0x30, append(mqttString("t"), make([]byte, 200)...)) // remaining length 203: two bytes
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Remaining: len(pub) - 3}}
 	if got := wireSize(&pk); got != len(pub) {
 		t.Fatalf("wireSize = %d, want %d", got, len(pub))
 	}
+	if got := a.batch(wireSize(&pk)); got != batchNone {
+		t.Fatalf("before any read: batch = %d, want batchNone", got)
+	}
 	buf := make([]byte, 64<<10)
 	for _, tc := range []struct {
 		name  string
 		burst []byte
-		want  bool
+		want  int
 	}{
-		{"one packet", pub, true},
-		{"one packet and a PINGREQ", append(append([]byte{}, pub...), 0xc0, 0), true},
-		{"three packets", append(append(append([]byte{}, pub...), pub...), pub...), false},
+		{"one packet", pub, batchLone},
+		{"one packet and a PINGREQ", append(append([]byte{}, pub...), 0xc0, 0), batchLone},
+		{"three packets", bytes.Repeat(pub, 3), batchSmall},
+		{"smallBatch packets", bytes.Repeat(pub, smallBatch), batchSmall},
+		{"a read full of packets", bytes.Repeat(pub, 40), batchLarge},
 	} {
 		if _, err := client.Write(tc.burst); err != nil {
 			t.Fatal(err)
@@ -254,9 +260,72 @@ func TestLone(t *testing.T) {
 			n, err := a.Read(buf)
 			return err == nil && n == len(tc.burst)
 		})
-		if got := a.lone(wireSize(&pk)); got != tc.want {
-			t.Errorf("%s: lone = %v, want %v", tc.name, got, tc.want)
+		if got := a.batch(wireSize(&pk)); got != tc.want {
+			t.Errorf("%s: batch = %d, want %d", tc.name, got, tc.want)
 		}
+		if got, want := a.lone(wireSize(&pk)), tc.want == batchLone; got != want {
+			t.Errorf("%s: lone = %v, want %v", tc.name, got, want)
+		}
+	}
+}
+
+// TestCorkFor: deliveries corked for a publisher's batch are held until that publisher's
+// goroutine comes back to read, then arrive in order; meanwhile no other publisher can cork
+// the connection, and afterwards one can.
+func TestCorkFor(t *testing.T) {
+	pa, paServer, paClient := ackConnPair(t, nil)
+	pb, pbServer, pbClient := ackConnPair(t, nil)
+	sub, _, subClient := ackConnPair(t, nil)
+	buf := make([]byte, 1024)
+	read := func(a *ackConn, server, client net.Conn) { // the publisher's goroutine reads a batch
+		t.Helper()
+		if _, err := client.Write([]byte{0xc0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := a.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subReads := func(d time.Duration) string {
+		t.Helper()
+		_ = subClient.SetReadDeadline(time.Now().Add(d))
+		b := make([]byte, 64)
+		n, _ := io.ReadAtLeast(subClient, b, 1)
+		return string(b[:n])
+	}
+	read(pa, paServer, paClient)
+	read(pb, pbServer, pbClient)
+	if !sub.corkFor(pa) {
+		t.Fatal("corkFor(pa) on an idle connection = false")
+	}
+	for _, w := range []string{"one,", "two,"} {
+		if !sub.corkFor(pa) {
+			t.Fatalf("corkFor(pa) again before %q = false: the same batch may add more", w)
+		}
+		if _, err := sub.Write([]byte(w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sub.corkFor(pb) {
+		t.Error("corkFor(pb) = true while the connection is held for pa's batch")
+	}
+	if got := subReads(100 * time.Millisecond); got != "" {
+		t.Fatalf("the subscriber got %q before pa's batch ended", got)
+	}
+	read(pa, paServer, paClient) // pa's next read ends its batch: the held deliveries go out
+	if got := subReads(5 * time.Second); got != "one,two," {
+		t.Errorf("after pa's batch the subscriber got %q, want %q", got, "one,two,")
+	}
+	if !sub.corkFor(pb) {
+		t.Error("corkFor(pb) = false after pa's batch ended")
+	}
+	if _, err := sub.Write([]byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	read(pb, pbServer, pbClient)
+	if got := subReads(5 * time.Second); got != "three" {
+		t.Errorf("after pb's batch the subscriber got %q, want %q", got, "three")
 	}
 }
 
