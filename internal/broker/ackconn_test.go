@@ -148,6 +148,19 @@ func ackConnPair(t *testing.T, db *kvLog) (*ackConn, net.Conn, net.Conn) {
 	return a, server, client
 }
 
+// readBatch has the peer send a PINGREQ and a's goroutine read it: a batch begins (and the
+// one before ends, running what waited for its end).
+func readBatch(t *testing.T, a *ackConn, server, client net.Conn) {
+	t.Helper()
+	if _, err := client.Write([]byte{0xc0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := a.Read(make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAckConnWriteDoesNotWaitForPeer: with the peer not reading, Writes return at once
 // until ackHoldMax bytes wait beyond the kernel's buffer (a drain goroutine takes them);
 // then the next Write waits, and acceptsInline is false while anything waits. Once the
@@ -276,17 +289,6 @@ func TestCorkFor(t *testing.T) {
 	pa, paServer, paClient := ackConnPair(t, nil)
 	pb, pbServer, pbClient := ackConnPair(t, nil)
 	sub, _, subClient := ackConnPair(t, nil)
-	buf := make([]byte, 1024)
-	read := func(a *ackConn, server, client net.Conn) { // the publisher's goroutine reads a batch
-		t.Helper()
-		if _, err := client.Write([]byte{0xc0, 0}); err != nil {
-			t.Fatal(err)
-		}
-		_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := a.Read(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
 	subReads := func(d time.Duration) string {
 		t.Helper()
 		_ = subClient.SetReadDeadline(time.Now().Add(d))
@@ -294,8 +296,8 @@ func TestCorkFor(t *testing.T) {
 		n, _ := io.ReadAtLeast(subClient, b, 1)
 		return string(b[:n])
 	}
-	read(pa, paServer, paClient)
-	read(pb, pbServer, pbClient)
+	readBatch(t, pa, paServer, paClient)
+	readBatch(t, pb, pbServer, pbClient)
 	if !sub.corkFor(pa) {
 		t.Fatal("corkFor(pa) on an idle connection = false")
 	}
@@ -313,7 +315,7 @@ func TestCorkFor(t *testing.T) {
 	if got := subReads(100 * time.Millisecond); got != "" {
 		t.Fatalf("the subscriber got %q before pa's batch ended", got)
 	}
-	read(pa, paServer, paClient) // pa's next read ends its batch: the held deliveries go out
+	readBatch(t, pa, paServer, paClient) // pa's next read ends its batch: the held deliveries go out
 	if got := subReads(5 * time.Second); got != "one,two," {
 		t.Errorf("after pa's batch the subscriber got %q, want %q", got, "one,two,")
 	}
@@ -323,7 +325,7 @@ func TestCorkFor(t *testing.T) {
 	if _, err := sub.Write([]byte("three")); err != nil {
 		t.Fatal(err)
 	}
-	read(pb, pbServer, pbClient)
+	readBatch(t, pb, pbServer, pbClient)
 	if got := subReads(5 * time.Second); got != "three" {
 		t.Errorf("after pb's batch the subscriber got %q, want %q", got, "three")
 	}
@@ -341,16 +343,9 @@ func TestHeldRecordWrittenOnlyWhenNeeded(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() }) // after the connection's Close, which may flush
 	a, server, client := ackConnPair(t, db)
-	buf := make([]byte, 1024)
 	batch := func() { // the connection's goroutine reads a batch (and ends the one before)
 		t.Helper()
-		if _, err := client.Write([]byte{0xc0, 0}); err != nil {
-			t.Fatal(err)
-		}
-		_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := a.Read(buf); err != nil {
-			t.Fatal(err)
-		}
+		readBatch(t, a, server, client)
 	}
 	publish := func(id uint16, payload string) *packets.Packet {
 		return &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id,

@@ -69,7 +69,11 @@
 //   - Deliveries: a message for a subscriber whose write queue is empty and whose
 //     connection has nothing waiting to go out is written on the publisher's goroutine
 //     (mochi's WriteInline, a patch) rather than handed to mochi's per-client write
-//     goroutine, which cost a goroutine wake-up per message. Connection writes never
+//     goroutine, which cost a goroutine wake-up per message: at once when the message
+//     came alone in its publisher's read, and held until the publisher's goroutine is
+//     done with its batch (one write(2)) when it came with a few others; a large read
+//     (under load) still goes to the write goroutine, which coalesces on another core.
+//     Connection writes never
 //     block the writer on a slow peer (ackconn.go): one non-blocking write(2), and what
 //     the kernel does not take goes out from a goroutine of its own; the next writer
 //     waits only while 64 KiB wait, and inline delivery stops for that subscriber until
