@@ -120,6 +120,13 @@ func (rd *Round) Rows() []Row {
 				row = ratioTargetLower(row)
 			}
 			rows = append(rows, row)
+			if q.name == "p99" && n > 1 {
+				// The spread of the runs, so that a reader can tell a ratio from the noise.
+				dp, mq = both(wl, minOf(q.f))
+				rows = append(rows, Row{Metric: fmt.Sprintf("Latency %s p99, lowest of %d runs", wl, n), Unit: "ms", DP: dp, MQ: mq, Better: Lower, Precision: 3})
+				dp, mq = both(wl, maxOf(q.f))
+				rows = append(rows, Row{Metric: fmt.Sprintf("Latency %s p99, highest of %d runs", wl, n), Unit: "ms", DP: dp, MQ: mq, Better: Lower, Precision: 3})
+			}
 		}
 		dp, mq := both(wl, sumOf(func(r workload.Result) float64 { return float64(r.Sub.Lost) }))
 		row := Row{Metric: fmt.Sprintf("Lost %s%s", wl, sumOfRuns), Unit: "msgs", DP: dp, MQ: mq, Better: Lower}
@@ -207,13 +214,22 @@ func sumOf(f func(workload.Result) float64) func([]workload.Result) float64 {
 }
 
 func maxOf(f func(workload.Result) float64) func([]workload.Result) float64 {
+	return extremeOf(f, func(a, b float64) float64 { return max(a, b) })
+}
+
+func minOf(f func(workload.Result) float64) func([]workload.Result) float64 {
+	return extremeOf(f, func(a, b float64) float64 { return min(a, b) })
+}
+
+// extremeOf folds f over the runs with pick (min or max); NaN without runs.
+func extremeOf(f func(workload.Result) float64, pick func(a, b float64) float64) func([]workload.Result) float64 {
 	return func(rs []workload.Result) float64 {
 		if len(rs) == 0 {
 			return math.NaN()
 		}
-		m := math.Inf(-1)
-		for _, r := range rs {
-			m = max(m, f(r))
+		m := f(rs[0])
+		for _, r := range rs[1:] {
+			m = pick(m, f(r))
 		}
 		return m
 	}

@@ -22,7 +22,7 @@ func res(sys, wl string, tput float64, lost, dup int, cpuA, cpuB time.Duration, 
 }
 
 func sampleRound() Round {
-	rd := Round{Label: "Round 1", Throughput: []string{"QoS 0, 64 B", "QoS 1, 64 B"}, Latency: []string{"QoS 1, 64 B at 1000 msg/s"},
+	rd := Round{Label: "Round 1", Throughput: []string{"QoS 0, 64 B", "QoS 1, 64 B"}, Latency: []string{"QoS 1, 64 B at 1000 msg/s", "QoS 0, 64 B at 1000 msg/s"},
 		Up:       map[string][]time.Duration{Dualpeer: {1500 * time.Millisecond, 1700 * time.Millisecond, 3 * time.Second}, Mosquitto: {200 * time.Millisecond}},
 		Down:     map[string][]time.Duration{Dualpeer: {400 * time.Millisecond}, Mosquitto: {50 * time.Millisecond}},
 		Problems: []string{"mosquitto QoS 0, 64 B (run 2): subscriber gave up\nafter 30s"},
@@ -37,6 +37,12 @@ func sampleRound() Round {
 		res(Mosquitto, "QoS 1, 64 B", 9000, 0, 0, 60*ms, 70*ms, 6, 0),
 		res(Dualpeer, "QoS 1, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 20, 2000),
 		res(Mosquitto, "QoS 1, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 5, 4000),
+		res(Dualpeer, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 20, 3000),
+		res(Mosquitto, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 5, 1500),
+		res(Dualpeer, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 20, 1000),
+		res(Mosquitto, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 5, 2500),
+		res(Dualpeer, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 20, 2000),
+		res(Mosquitto, "QoS 0, 64 B at 1000 msg/s", 1000, 0, 0, 0, 0, 5, 500),
 	}
 	return rd
 }
@@ -58,15 +64,18 @@ func TestRows(t *testing.T) {
 		dp, mq float64
 		met    string
 	}{
-		"throughput is the median": {"Throughput QoS 0, 64 B (median of 3)", 20000, 40000, "NO"},
-		"lost is the sum":          {"Lost QoS 0, 64 B (sum of 3 runs)", 5, 100, ""},
-		"qos 1 lost has a target":  {"Lost QoS 1, 64 B (sum of 1 runs)", 0, 0, "yes"},
-		"cpu per message in µs":    {"CPU per message QoS 0, 64 B, B side (median)", 300, 50000.0 / 900, ""}, // per unique message
-		"peak rss is the max":      {"Peak RSS QoS 0, 64 B, A side (max)", 22, 5, ""},
-		"qos 1 rss target":         {"Peak RSS QoS 1, 64 B, B side (max)", 71, 7, "NO"},
-		"p99 lower is met":         {"Latency QoS 1, 64 B at 1000 msg/s p99", 2, 4, "yes"},
-		"up median against 2 s":    {"Up: nothing → connectivity verified (median of 3)", 1.7, 0.2, "yes"},
-		"down":                     {"Down (median of 1)", 0.4, 0.05, "yes"},
+		"throughput is the median":    {"Throughput QoS 0, 64 B (median of 3)", 20000, 40000, "NO"},
+		"lost is the sum":             {"Lost QoS 0, 64 B (sum of 3 runs)", 5, 100, ""},
+		"qos 1 lost has a target":     {"Lost QoS 1, 64 B (sum of 1 runs)", 0, 0, "yes"},
+		"cpu per message in µs":       {"CPU per message QoS 0, 64 B, B side (median)", 300, 50000.0 / 900, ""}, // per unique message
+		"peak rss is the max":         {"Peak RSS QoS 0, 64 B, A side (max)", 22, 5, ""},
+		"qos 1 rss target":            {"Peak RSS QoS 1, 64 B, B side (max)", 71, 7, "NO"},
+		"p99 lower is met":            {"Latency QoS 1, 64 B at 1000 msg/s p99", 2, 4, "yes"},
+		"p99 of several runs: median": {"Latency QoS 0, 64 B at 1000 msg/s p99 (median of 3 runs)", 2, 1.5, ""},
+		"p99 spread: lowest run":      {"Latency QoS 0, 64 B at 1000 msg/s p99, lowest of 3 runs", 1, 0.5, ""},
+		"p99 spread: highest run":     {"Latency QoS 0, 64 B at 1000 msg/s p99, highest of 3 runs", 3, 2.5, ""},
+		"up median against 2 s":       {"Up: nothing → connectivity verified (median of 3)", 1.7, 0.2, "yes"},
+		"down":                        {"Down (median of 1)", 0.4, 0.05, "yes"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
