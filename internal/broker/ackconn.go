@@ -126,7 +126,13 @@ func newAckConn(c net.Conn, db *kvLog) *ackConn {
 func (c *ackConn) acceptsInline() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.raw != nil && c.err == nil && !c.writing && len(c.held) == 0 && !c.owe
+	return c.writableLocked() && len(c.held) == 0
+}
+
+// writableLocked: a write now goes out with one non-blocking write(2) or joins a hold — no
+// failure, no drain goroutine busy with a slow peer, no acknowledgement waiting for the log.
+func (c *ackConn) writableLocked() bool {
+	return c.raw != nil && c.err == nil && !c.writing && !c.owe
 }
 
 // writeInline is mochi's WriteInline option for server: a delivery of pk to cl is
@@ -173,8 +179,7 @@ func writeInline(server *mqtt.Server) func(cl *mqtt.Client, pk packets.Packet) b
 // for nobody. Called on pa's goroutine, between its reads.
 func (c *ackConn) corkFor(pa *ackConn) bool {
 	c.mu.Lock()
-	ok := c.raw != nil && c.err == nil && !c.writing && !c.owe &&
-		(c.corkedBy == pa || (c.corkedBy == nil && len(c.held) == 0))
+	ok := c.writableLocked() && (c.corkedBy == pa || (c.corkedBy == nil && len(c.held) == 0))
 	first := ok && c.corkedBy == nil
 	if first {
 		c.corkedBy = pa

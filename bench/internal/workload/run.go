@@ -87,7 +87,6 @@ func RunInterleaved(ctx context.Context, command CommandFunc, exe string, system
 	timeout := spec.Timeout * time.Duration(len(systems))
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	var errs []error
 	subs := make([]*child, len(systems))
 	pubs := make([]*child, len(systems))
 	cpu0 := make([][2]time.Duration, len(systems))
@@ -159,6 +158,7 @@ func RunInterleaved(ctx context.Context, command CommandFunc, exe string, system
 		subs[i].wait()
 	}
 	wall := time.Since(start)
+	var errs []error
 	for i, sys := range systems {
 		r := &res[i]
 		r.Wall = wall
@@ -177,7 +177,7 @@ func RunInterleaved(ctx context.Context, command CommandFunc, exe string, system
 			return res, err
 		}
 		r.CPUA, r.CPUB, r.PeakA, r.PeakB = cpuA1-cpu0[i][0], cpuB1-cpu0[i][1], peakA, peakB
-		errs = append(errs, childErrors(sys.Name, spec, *r, pubEvents[i], pubErrs[i], subEvents[i], subErrs[i])...)
+		errs = append(errs, childErrors(sys.Name, spec, timeout, *r, pubEvents[i], pubErrs[i], subEvents[i], subErrs[i])...)
 	}
 	return res, errors.Join(errs...)
 }
@@ -199,8 +199,9 @@ func commonArgs(spec Spec, runID uint64, timeout time.Duration) []string {
 		"-run-id", strconv.FormatUint(runID, 10), "-timeout", timeout.String()}
 }
 
-// childErrors are the problems the load generator's children reported for one system.
-func childErrors(name string, spec Spec, r Result, pe event, perr error, se event, serr error) []error {
+// childErrors are the problems the load generator's children (run with timeout) reported
+// for one system.
+func childErrors(name string, spec Spec, timeout time.Duration, r Result, pe event, perr error, se event, serr error) []error {
 	var errs []error
 	if perr != nil {
 		errs = append(errs, fmt.Errorf("%s publisher: %w", name, perr))
@@ -213,7 +214,7 @@ func childErrors(name string, spec Spec, r Result, pe event, perr error, se even
 		errs = append(errs, fmt.Errorf("%s subscriber: %s", name, se.Error))
 	} else if r.Sub.TimedOut {
 		errs = append(errs, fmt.Errorf("%s subscriber gave up after %s with %d of %d messages (raise the timeout or lower -n if the path is that slow)",
-			name, spec.Timeout, r.Sub.Unique, spec.N))
+			name, timeout, r.Sub.Unique, spec.N))
 	}
 	return errs
 }
